@@ -1,0 +1,114 @@
+// Statistics and output: latency samples and percentiles, medians over rounds, and tables printed to
+// the terminal and written as JSON and markdown to bench/results/.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Latency samples in milliseconds. A growable Float64Array: pushing a number allocates nothing (a
+ * plain array of doubles would box or reallocate under us), and a typed array sorts numerically.
+ */
+export class Samples {
+  private data = new Float64Array(1024);
+  length = 0;
+
+  push(ms: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = ms;
+  }
+
+  /** Percentiles (0..100) by the nearest-rank method on a sorted copy; NaN when empty. */
+  percentiles(...ps: number[]): number[] {
+    const sorted = this.data.slice(0, this.length).sort();
+    return ps.map((p) =>
+      sorted.length === 0
+        ? Number.NaN
+        : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!,
+    );
+  }
+}
+
+export function median(xs: number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** A table of results: what the terminal, the markdown and the JSON all show. */
+export interface Table {
+  title: string;
+  /** What the numbers mean and how they were taken: printed under the title. */
+  note?: string;
+  columns: string[];
+  rows: (string | number)[][];
+}
+
+function cell(v: string | number): string {
+  if (typeof v === 'string') return v;
+  if (Number.isNaN(v)) return '-';
+  if (Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  return v.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3);
+}
+
+const numeric = (t: Table, i: number) => t.rows.some((r) => typeof r[i] === 'number');
+
+export function textTable(t: Table): string {
+  const cells = [t.columns, ...t.rows.map((r) => r.map(cell))];
+  const widths = t.columns.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r.map((c, i) => (numeric(t, i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  const out = [`\n${t.title}`];
+  if (t.note) out.push(t.note);
+  out.push(line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line));
+  return out.join('\n');
+}
+
+export function markdownTable(t: Table): string {
+  const out = [`## ${t.title}`, ''];
+  if (t.note) out.push(t.note, '');
+  out.push(`| ${t.columns.join(' | ')} |`);
+  out.push(`|${t.columns.map((_, i) => (numeric(t, i) ? ' ---: ' : ' --- ')).join('|')}|`);
+  for (const r of t.rows) out.push(`| ${r.map(cell).join(' | ')} |`);
+  return out.join('\n');
+}
+
+export interface RunMeta {
+  date: string;
+  node: string;
+  cpu: string;
+  cores: number;
+  quick: boolean;
+  [k: string]: unknown;
+}
+
+export function machineMeta(): Pick<RunMeta, 'node' | 'cpu' | 'cores'> {
+  return { node: process.version, cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length };
+}
+
+/** Writes bench/results/<timestamp>.json and .md (the folder is created here; git ignores it). */
+export function writeResults(meta: RunMeta, tables: Table[]): { json: string; md: string } {
+  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url)); // from build/bench/
+  mkdirSync(dir, { recursive: true });
+  const stamp = meta.date.replace(/[:.]/g, '-');
+  const json = `${dir}${stamp}.json`;
+  const md = `${dir}${stamp}.md`;
+  // Rows as objects keyed by column name, for whoever reads the JSON (NaN becomes null).
+  const data = tables.map((t) => ({
+    ...t,
+    rows: t.rows.map((r) => Object.fromEntries(t.columns.map((c, i) => [c, r[i]]))),
+  }));
+  writeFileSync(json, `${JSON.stringify({ meta, tables: data }, null, 2)}\n`);
+  const head = [
+    `# warmpool bench, ${meta.date}`,
+    '',
+    `Node ${meta.node}, ${meta.cpu} (${meta.cores} cores)${meta.quick ? ', --quick' : ''}.`,
+  ];
+  writeFileSync(md, `${[...head, ...tables.map((t) => `\n${markdownTable(t)}`)].join('\n')}\n`);
+  return { json, md };
+}

@@ -1,0 +1,205 @@
+// `npm run bench`: warmpool side by side with undici, node:http and a raw-socket floor, in one run.
+//
+//   node build/bench/run.js [--quick] [--only=<substring>] [--no-scenarios]
+//
+// --quick        the whole run in under a minute (short runs, 2 rounds)
+// --only=text    only rows whose "<client> body=<size> c=<C>" label, or scenarios whose name, contain it
+// --no-scenarios the throughput matrix only
+//
+// Numbers from one run on one machine are only comparable with each other: read the ratio column.
+import { type ClientSpec, type Runner, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
+import { startServer, withTimeout } from './common.js';
+import { Samples, type Table, machineMeta, median, textTable, writeResults } from './report.js';
+import { type Scenario, scenarios } from './scenarios/index.js';
+import { loadWarmpool, warmpoolClient, warmpoolRequest } from './warmpool.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const withScenarios = !args.includes('--no-scenarios');
+
+const config = quick
+  ? { durationMs: 300, warmupMs: 100, rounds: 2 }
+  : { durationMs: 2000, warmupMs: 300, rounds: 5 };
+const BODY_PATHS = [
+  { path: '/12', label: '12 B' },
+  { path: '/64k', label: '64 KiB' },
+];
+const CONCURRENCY = [1, 16, 64];
+const BASELINE = undiciPool.name;
+
+// Nothing here may run forever: a hung client must not hang `npm run bench`.
+const HANG_MS = 15_000;
+const SCENARIO_MS = quick ? 40_000 : 180_000;
+const warn = (e: Error) => console.warn(`\n  ${e.message}`);
+setTimeout(
+  () => {
+    console.error('bench: overall time limit reached, giving up');
+    process.exit(2);
+  },
+  quick ? 120_000 : 30 * 60_000,
+).unref();
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  firstError?: string;
+}
+
+/**
+ * C workers, each sending requests one after another for `ms`: C requests in flight, on C connections.
+ * Latency is measured per request, from the call to the end of its body.
+ */
+async function load(runner: Runner, path: string, c: number, ms: number): Promise<LoadResult> {
+  const lat = new Samples();
+  let errors = 0;
+  let firstError: string | undefined;
+  const t0 = performance.now();
+  const end = t0 + ms;
+  const worker = async (w: number) => {
+    while (performance.now() < end) {
+      const start = performance.now();
+      try {
+        await runner.request(path, w);
+        lat.push(performance.now() - start);
+      } catch (e) {
+        errors++;
+        firstError ??=
+          e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e);
+      }
+    }
+  };
+  const workers = Promise.all(Array.from({ length: c }, (_, w) => worker(w)));
+  await withTimeout(workers, ms + HANG_MS, 'requests still in flight after the run ended');
+  const elapsed = performance.now() - t0;
+  const [p50, p99] = lat.percentiles(50, 99);
+  return { rps: (lat.length / elapsed) * 1000, p50: p50!, p99: p99!, errors, firstError };
+}
+
+async function matrix(origin: string, clients: ClientSpec[]): Promise<Table> {
+  const rows: Table['rows'] = [];
+  for (const { path, label } of BODY_PATHS) {
+    for (const c of CONCURRENCY) {
+      const picked = clients.filter((k) => !only || `${k.name} body=${label} c=${c}`.includes(only));
+      if (picked.length === 0) continue;
+      process.stdout.write(`body ${label}, c=${c}: `);
+      const runners = new Map<ClientSpec, Runner | Error>();
+      for (const k of picked) runners.set(k, await k.create(origin, c).catch((e: Error) => e));
+      const rounds = new Map<ClientSpec, LoadResult[]>(picked.map((k) => [k, []]));
+      const failures = new Map<ClientSpec, string>();
+
+      // Rounds are interleaved: round r runs every client once, and the starting client rotates from
+      // round to round. Drift over the run (CPU frequency and temperature, other processes, the page
+      // cache) then lands on all clients alike instead of on whichever ran last, and no client always
+      // runs right after the same neighbour (whose garbage or sockets it might inherit).
+      for (let r = 0; r < config.rounds; r++) {
+        for (let i = 0; i < picked.length; i++) {
+          const k = picked[(i + r) % picked.length]!;
+          const runner = runners.get(k)!;
+          if (runner instanceof Error || failures.has(k)) continue;
+          try {
+            // Warm-up each round: connections are open and the JIT has seen this path before timing.
+            await load(runner, path, c, config.warmupMs);
+            rounds.get(k)!.push(await load(runner, path, c, config.durationMs));
+          } catch (e) {
+            failures.set(k, (e as Error).message);
+          }
+        }
+        process.stdout.write('.');
+      }
+      process.stdout.write('\n');
+      for (const [k, runner] of runners) {
+        if (!(runner instanceof Error))
+          await withTimeout(runner.close(), HANG_MS, `${k.name} close()`).catch(warn);
+      }
+
+      const rpsOf = (k: ClientSpec) => median(rounds.get(k)!.map((x) => x.rps));
+      const base = picked.find((k) => k.name === BASELINE);
+      const baseRps = base ? rpsOf(base) : Number.NaN;
+      for (const k of picked) {
+        const rs = rounds.get(k)!;
+        const runner = runners.get(k)!;
+        const failed = runner instanceof Error ? runner.message : failures.get(k);
+        const rps = rpsOf(k);
+        const all = rs.map((x) => x.rps);
+        // Half the range of req/s over rounds, relative to the median: how far to trust the row.
+        const spread = rs.length > 1 ? ((Math.max(...all) - Math.min(...all)) / 2 / rps) * 100 : Number.NaN;
+        const errors = rs.reduce((n, x) => n + x.errors, 0);
+        const note = failed ?? rs.find((x) => x.firstError)?.firstError ?? '';
+        rows.push([
+          label,
+          c,
+          k.name,
+          rps,
+          spread,
+          median(rs.map((x) => x.p50)),
+          median(rs.map((x) => x.p99)),
+          rps / baseRps,
+          errors,
+          note.slice(0, 80),
+        ]);
+      }
+    }
+  }
+  return {
+    title: 'Throughput and latency, GET over HTTP/1.1 keep-alive, C connections with C requests in flight',
+    note:
+      `Median over ${config.rounds} interleaved rounds of ${config.durationMs} ms each (after ${config.warmupMs} ms ` +
+      'of warm-up per round); every body fully read. ±% is half the range of req/s over rounds. ' +
+      `"vs undici" is req/s relative to ${BASELINE} in the same cell.`,
+    columns: ['body', 'C', 'client', 'req/s', '±%', 'p50 ms', 'p99 ms', 'vs undici', 'errors', 'note'],
+    rows,
+  };
+}
+
+async function main(): Promise<void> {
+  const date = new Date().toISOString();
+  const wp = await loadWarmpool();
+  if (wp instanceof Error) console.log(`warmpool not available, its rows are skipped: ${wp.message}`);
+  const clients: ClientSpec[] = [
+    ...(wp instanceof Error ? [] : [warmpoolRequest, warmpoolClient]),
+    undiciPool,
+    undiciFetchSpec,
+    nodeHttp,
+    rawSocket,
+  ];
+
+  const tables: Table[] = [];
+  const server = await startServer();
+  try {
+    const t = await matrix(server.origin, clients);
+    if (t.rows.length > 0) {
+      tables.push(t);
+      console.log(textTable(t));
+    }
+  } finally {
+    await server.close();
+  }
+
+  if (withScenarios) {
+    const picked = scenarios.filter((s: Scenario) => !only || s.name.includes(only));
+    for (const s of picked) {
+      process.stdout.write(`\nscenario ${s.name} ...`);
+      const t = await withTimeout(
+        s.run({ quick, warmpool: wp instanceof Error ? null : wp }),
+        SCENARIO_MS,
+        s.name,
+      ).catch((e: Error): Table => ({ title: s.name, note: `failed: ${e.stack}`, columns: [], rows: [] }));
+      tables.push(t);
+      console.log(textTable(t));
+    }
+  }
+
+  const files = writeResults({ date, quick, ...config, ...machineMeta() }, tables);
+  console.log(`\nwrote ${files.json}\n      ${files.md}`);
+}
+
+main().then(
+  () => process.exit(0), // pools that keep sockets open must not keep the bench alive
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,132 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { AbortedError, ConnectError, ConnectTimeoutError } from '../errors.js';
+import type { Clock } from '../clock.js';
+import type { TlsSessionCache } from './tls-session-cache.js';
+
+/** The TLS options that change what connection you get; they are part of the pool key. */
+export interface TlsOptions {
+  servername?: string;
+  ca?: string | Buffer | Array<string | Buffer>;
+  cert?: string | Buffer | Array<string | Buffer>;
+  key?: string | Buffer | Array<string | Buffer>;
+  rejectUnauthorized?: boolean;
+}
+
+export interface DialTarget {
+  secure: boolean;
+  hostname: string; // bracketless for IPv6
+  port: number;
+  tls: TlsOptions | undefined;
+  /** ALPN protocols to offer on TLS, in preference order. */
+  alpn: string[];
+  /** Key for the TLS session cache (the pool key). */
+  sessionKey: string;
+}
+
+export interface DialResult {
+  socket: net.Socket;
+  /** 'http/1.1', or 'h2' when ALPN chose it. */
+  protocol: 'http/1.1' | 'h2';
+  dnsMs: number | undefined;
+  connectMs: number;
+  tlsMs: number | undefined;
+  tlsResumed: boolean;
+}
+
+/**
+ * Opens one TCP (and TLS) connection with `noDelay` on, bounded by `connectTimeout` and `signal`.
+ * One timer per dial, which is one per connection, never per request.
+ */
+export function dial(
+  target: DialTarget,
+  connectTimeout: number,
+  clock: Clock,
+  sessions: TlsSessionCache,
+  signal: AbortSignal | undefined,
+  origin: string,
+): Promise<DialResult> {
+  return new Promise<DialResult>((resolve, reject) => {
+    const start = clock.monotonicMs();
+    let lookupAt = -1;
+    let connectAt = -1;
+    let done = false;
+    const isIp = net.isIP(target.hostname) !== 0;
+
+    let socket: net.Socket;
+    if (target.secure) {
+      const t = target.tls ?? {};
+      const session = sessions.get(target.sessionKey);
+      socket = tls.connect({
+        host: target.hostname,
+        port: target.port,
+        servername: t.servername ?? (isIp ? undefined : target.hostname),
+        ALPNProtocols: target.alpn,
+        ca: t.ca,
+        cert: t.cert,
+        key: t.key,
+        rejectUnauthorized: t.rejectUnauthorized ?? true,
+        session,
+      });
+      socket.on('session', (s: Buffer) => sessions.set(target.sessionKey, s));
+    } else {
+      socket = net.connect({ host: target.hostname, port: target.port });
+    }
+    socket.setNoDelay(true);
+
+    const finish = (err: Error | null): void => {
+      if (done) return;
+      done = true;
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.removeListener('error', onError);
+      if (err !== null) {
+        socket.destroy();
+        reject(err);
+        return;
+      }
+      const now = clock.monotonicMs();
+      const tcpDone = connectAt >= 0 ? connectAt : now;
+      const dnsMs = !isIp && lookupAt >= 0 ? lookupAt - start : undefined;
+      const secure = socket as tls.TLSSocket;
+      resolve({
+        socket,
+        protocol: target.secure && secure.alpnProtocol === 'h2' ? 'h2' : 'http/1.1',
+        dnsMs,
+        connectMs: tcpDone - (lookupAt >= 0 ? lookupAt : start),
+        tlsMs: target.secure ? now - tcpDone : undefined,
+        tlsResumed: target.secure ? secure.isSessionReused() : false,
+      });
+    };
+    const onError = (err: Error): void => {
+      finish(
+        new ConnectError(`connect to ${origin} failed: ${err.message}`, { origin, cause: err }),
+      );
+    };
+    const onAbort = (): void => {
+      finish(new AbortedError(`request to ${origin} aborted while connecting`, { origin, cause: signal?.reason }));
+    };
+    const timer =
+      connectTimeout > 0
+        ? setTimeout(() => {
+            finish(
+              new ConnectTimeoutError(`connect to ${origin} timed out after ${connectTimeout} ms`, { origin }),
+            );
+          }, connectTimeout)
+        : undefined;
+
+    socket.once('lookup', () => {
+      lookupAt = clock.monotonicMs();
+    });
+    socket.once('connect', () => {
+      connectAt = clock.monotonicMs();
+      if (!target.secure) finish(null);
+    });
+    if (target.secure) socket.once('secureConnect', () => finish(null));
+    socket.on('error', onError);
+    if (signal !== undefined) {
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+}

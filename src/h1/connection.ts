@@ -1,0 +1,490 @@
+import type { Socket } from 'node:net';
+import type { Clock } from '../clock.js';
+import {
+  BodyTimeoutError,
+  HeadersTimeoutError,
+  SocketClosedError,
+  WarmpoolError,
+} from '../errors.js';
+import type { IncomingHeaders } from '../headers.js';
+import { BODY_KIND_BYTES, BODY_KIND_STREAM } from '../request/body.js';
+import type { BodySource, ResponseBody } from '../response/body.js';
+import type { CloseReason, ConnectionOwner, PoolConnection } from '../pool/connection.js';
+import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../pool/exchange.js';
+import { ResponseParser, type ParserLimits, type ResponseHead, type ResponseParserHandler } from './parser.js';
+
+/** Bodies up to this size are copied into the head's buffer and sent in one write. */
+const COALESCE_LIMIT = 64 * 1024;
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+const TIMER_NONE = 0;
+const TIMER_HEADERS = 1;
+const TIMER_BODY = 2;
+const TIMER_IDLE = 3;
+
+/**
+ * A body whose consumer stopped reading (socket paused) and then dropped every reference to it would
+ * hold its connection forever. While paused, the connection refers to the body only weakly; if the
+ * body is collected, this registry closes the connection.
+ */
+const abandonedBodies = new FinalizationRegistry<H1Connection>((conn) => conn.onBodyCollected());
+let warnedAbandoned = false;
+
+/**
+ * One HTTP/1.1 connection: one exchange at a time. It is the parser's handler and its body's source,
+ * so no closures are made per request. Every way an exchange can end goes through `completeExchange`
+ * (the response was framed and read whole) or `fail` (anything else): the lease is released exactly
+ * once, in one of those two places.
+ */
+export class H1Connection implements PoolConnection, ResponseParserHandler, BodySource, ExchangeAbortTarget {
+  readonly protocol = 'http/1.1' as const;
+  readonly capacity = 1;
+  active = 0;
+  closed = false;
+  requestCount = 0;
+  readonly createdMono: number;
+  readonly createdWall: number;
+  idleSinceMono: number;
+  idleSinceWall: number;
+  serverIdleTimeoutMs: number | undefined = undefined;
+  serverMaxRequests: number | undefined = undefined;
+
+  private readonly parser: ResponseParser;
+  private ex: Exchange | null = null;
+  private body: ResponseBody | null = null;
+  private weakBody: WeakRef<ResponseBody> | null = null;
+  private paused = false;
+  /** The current exchange may leave the connection reusable. */
+  private reusable = true;
+  /** Set by onComplete inside parser.execute(); handled once execute() has returned. */
+  private completed = false;
+  private trailers: IncomingHeaders | undefined = undefined;
+  /** A streamed request body is still being written. */
+  private sendingBody = false;
+
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private timerMs = 0;
+  private timerKind = TIMER_NONE;
+  private lastBodyActivity = 0;
+  private keepsProcessAlive = true;
+
+  constructor(
+    readonly id: number,
+    private readonly socket: Socket,
+    private readonly owner: ConnectionOwner,
+    private readonly clock: Clock,
+    limits: ParserLimits | undefined,
+  ) {
+    this.parser = new ResponseParser(this, limits);
+    this.createdMono = this.idleSinceMono = clock.monotonicMs();
+    this.createdWall = this.idleSinceWall = clock.wallMs();
+    this.onData = this.onData.bind(this);
+    this.onEnd = this.onEnd.bind(this);
+    this.onError = this.onError.bind(this);
+    this.onClose = this.onClose.bind(this);
+    this.onTimer = this.onTimer.bind(this);
+    this.onDrain = this.onDrain.bind(this);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  // ---- sending --------------------------------------------------------------------------------
+
+  dispatch(ex: Exchange): void {
+    this.ex = ex;
+    this.active = 1;
+    this.requestCount++;
+    this.reusable = !ex.connectionClose;
+    this.completed = false;
+    ex.connection = this;
+    ex.state = EX_SENT;
+    ex.setAbortTarget(this);
+    this.parser.expect(ex.isHead);
+    if (!this.keepsProcessAlive) this.setKeepsProcessAlive(true);
+
+    const socket = this.socket;
+    const body = ex.body;
+    if (body.kind === BODY_KIND_BYTES && body.length <= COALESCE_LIMIT) {
+      // One buffer, one write: head and body leave in the same segment (no Nagle/delayed-ACK stall).
+      const bytes = body.bytes!;
+      const headLength = ex.head.length;
+      const buf = Buffer.allocUnsafe(headLength + body.length);
+      buf.write(ex.head, 0, 'latin1');
+      if (typeof bytes === 'string') buf.write(bytes, headLength, 'utf8');
+      else buf.set(bytes, headLength);
+      socket.write(buf);
+    } else if (body.kind === BODY_KIND_BYTES) {
+      socket.cork();
+      socket.write(ex.head, 'latin1');
+      socket.write(body.bytes!);
+      socket.uncork();
+    } else {
+      socket.write(ex.head, 'latin1');
+      if (body.kind === BODY_KIND_STREAM) void this.sendStream(ex);
+    }
+    this.arm(TIMER_HEADERS, ex.headersTimeout);
+  }
+
+  /** Streams a request body (chunked, or raw when the caller set Content-Length), with backpressure. */
+  private async sendStream(ex: Exchange): Promise<void> {
+    const chunked = ex.bodyFraming === -2;
+    this.sendingBody = true;
+    try {
+      for await (const chunk of ex.body.openStream()) {
+        if (this.ex !== ex || this.closed) return;
+        if (chunk.length === 0) continue;
+        const socket = this.socket;
+        let flushed: boolean;
+        if (chunked) {
+          socket.cork();
+          socket.write(chunk.length.toString(16) + CRLF, 'latin1');
+          socket.write(chunk);
+          flushed = socket.write(CRLF, 'latin1');
+          socket.uncork();
+        } else {
+          flushed = socket.write(chunk);
+        }
+        if (!flushed) await this.waitDrain();
+      }
+      if (this.ex !== ex || this.closed) return;
+      if (chunked) this.socket.write(LAST_CHUNK, 'latin1');
+    } catch (err) {
+      if (this.ex === ex && !this.closed) {
+        this.fail(
+          new WarmpoolError('WARMPOOL_REQUEST_BODY_ERROR', `request body stream failed: ${(err as Error).message}`, {
+            origin: ex.origin,
+            cause: err,
+          }),
+          'error',
+          false,
+        );
+      }
+    } finally {
+      this.sendingBody = false;
+    }
+  }
+
+  private drainWaiter: (() => void) | null = null;
+  private waitDrain(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.drainWaiter = resolve;
+      this.socket.once('drain', this.onDrain);
+    });
+  }
+  private onDrain(): void {
+    const w = this.drainWaiter;
+    this.drainWaiter = null;
+    if (w !== null) w();
+  }
+
+  // ---- receiving ------------------------------------------------------------------------------
+
+  private onData(data: Buffer): void {
+    if (this.ex === null) {
+      // Bytes nobody asked for: the connection's state is unknown, so it is never reused.
+      this.shutdown('not-reusable');
+      return;
+    }
+    let consumed: number;
+    try {
+      consumed = this.parser.execute(data);
+    } catch (err) {
+      this.fail(err as Error, 'error', false);
+      return;
+    }
+    if (this.completed) {
+      if (consumed < data.length) this.reusable = false; // bytes after the response
+      this.completeExchange();
+    } else if (this.paused && this.body !== null) {
+      // The reader is full. Hold the body weakly until it asks for more (see abandonedBodies).
+      this.weakBody = new WeakRef(this.body);
+      abandonedBodies.register(this.body, this, this);
+      this.body = null;
+    }
+  }
+
+  onInformation(head: ResponseHead): void {
+    const ex = this.ex!;
+    if (ex.onInformation !== undefined) {
+      ex.onInformation({ status: head.statusCode, statusText: head.statusText, headers: head.headers });
+    }
+  }
+
+  onHead(head: ResponseHead): void {
+    const ex = this.ex!;
+    if (!head.keepAlive) this.reusable = false;
+    if (head.keepAliveTimeoutMs !== undefined) this.serverIdleTimeoutMs = head.keepAliveTimeoutMs;
+    if (head.keepAliveMax !== undefined) this.serverMaxRequests = this.requestCount + head.keepAliveMax - 1;
+    const now = this.clock.monotonicMs();
+    this.body = ex.deliverHead(
+      this,
+      head.statusCode,
+      head.statusText,
+      head.httpVersion,
+      head.headers,
+      'http/1.1',
+      this.id,
+      now,
+    );
+    if (ex.bodyTimeout > 0) {
+      this.lastBodyActivity = now;
+      this.arm(TIMER_BODY, ex.bodyTimeout);
+    } else {
+      this.arm(TIMER_NONE, 0);
+    }
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.timerKind === TIMER_BODY) this.lastBodyActivity = this.clock.monotonicMs();
+    const body = this.body;
+    if (body !== null && !body.pushChunk(chunk) && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  onComplete(trailers: IncomingHeaders | undefined, reusable: boolean): void {
+    this.completed = true;
+    this.trailers = trailers;
+    if (!reusable) this.reusable = false;
+  }
+
+  /** The response was framed and received whole: settle the body and release the lease. */
+  private completeExchange(): void {
+    const ex = this.ex!;
+    const body = this.body;
+    this.ex = null;
+    this.body = null;
+    this.completed = false;
+    this.active = 0;
+    ex.finish();
+    if (this.sendingBody) this.reusable = false; // the server answered before our body was sent
+    if (this.reusable) {
+      this.idleSinceMono = this.clock.monotonicMs();
+      this.idleSinceWall = this.clock.wallMs();
+      this.arm(TIMER_NONE, 0);
+      this.owner.onConnectionReleased(this);
+    } else {
+      this.shutdown('not-reusable');
+    }
+    if (body !== null) body.endFromSource(this.trailers);
+    this.trailers = undefined;
+  }
+
+  // ---- body source ----------------------------------------------------------------------------
+
+  resumeBody(): void {
+    if (!this.paused || this.closed) return;
+    if (this.weakBody !== null) {
+      const body = this.weakBody.deref();
+      this.weakBody = null;
+      if (body === undefined) return;
+      abandonedBodies.unregister(this);
+      this.body = body;
+    }
+    this.paused = false;
+    if (this.timerKind === TIMER_BODY) this.lastBodyActivity = this.clock.monotonicMs();
+    this.socket.resume();
+  }
+
+  abandonBody(body: ResponseBody, err: Error): void {
+    if (this.body !== body && this.weakBody?.deref() !== body) return;
+    this.body = null;
+    this.weakBody = null;
+    this.fail(err, 'aborted', false);
+  }
+
+  /** The consumer dropped a paused body without reading or destroying it. */
+  onBodyCollected(): void {
+    if (this.closed) return;
+    if (!warnedAbandoned) {
+      warnedAbandoned = true;
+      process.emitWarning(
+        'warmpool: a response body was garbage-collected before it was read; its connection was closed. ' +
+          'Read, dump() or destroy() every response body.',
+        { code: 'WARMPOOL_BODY_ABANDONED' },
+      );
+    }
+    this.weakBody = null;
+    this.fail(new SocketClosedError('response body was garbage-collected unread'), 'aborted', false);
+  }
+
+  abortExchange(ex: Exchange, err: Error): void {
+    if (this.ex !== ex) {
+      ex.reject(err);
+      return;
+    }
+    this.fail(err, 'aborted', false);
+  }
+
+  // ---- socket events --------------------------------------------------------------------------
+
+  private onEnd(): void {
+    if (this.ex !== null && !this.closed) {
+      try {
+        this.parser.finish(); // completes a close-delimited body, or throws what was cut short
+      } catch (err) {
+        this.fail(err as Error, 'server-close', true);
+        return;
+      }
+      if (this.completed) {
+        this.reusable = false;
+        this.completeExchange();
+        return;
+      }
+      this.fail(new SocketClosedError(`${this.ex.origin} closed the connection before responding`), 'server-close', true);
+      return;
+    }
+    this.shutdown('server-close');
+  }
+
+  private onError(err: Error): void {
+    if (this.closed) return;
+    if (this.ex !== null) {
+      const code = (err as NodeJS.ErrnoException).code;
+      this.fail(
+        new SocketClosedError(`connection to ${this.ex.origin} failed: ${code ?? err.message}`, {
+          origin: this.ex.origin,
+          cause: err,
+        }),
+        'server-close',
+        true,
+      );
+      return;
+    }
+    this.shutdown('server-close');
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    if (this.ex !== null) {
+      this.fail(new SocketClosedError(`connection to ${this.ex.origin} closed`, { origin: this.ex.origin }), 'server-close', true);
+      return;
+    }
+    this.shutdown('server-close');
+  }
+
+  // ---- timers ---------------------------------------------------------------------------------
+
+  /** One timer per connection, re-armed (refresh) per request: never a new timer per request. */
+  private arm(kind: number, ms: number): void {
+    this.timerKind = ms > 0 ? kind : TIMER_NONE;
+    if (ms <= 0) return; // a pending timer fires and finds TIMER_NONE
+    if (this.timer !== undefined && this.timerMs === ms) {
+      this.timer.refresh();
+      return;
+    }
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerMs = ms;
+    this.timer = setTimeout(this.onTimer, ms);
+    this.timer.unref(); // the socket keeps the process alive while a request is in flight
+  }
+
+  armIdleTimer(ms: number): void {
+    this.arm(TIMER_IDLE, ms);
+  }
+
+  private onTimer(): void {
+    if (this.closed) return;
+    const ex = this.ex;
+    switch (this.timerKind) {
+      case TIMER_HEADERS:
+        if (ex !== null) {
+          this.fail(
+            new HeadersTimeoutError(`no response head from ${ex.origin} within ${ex.headersTimeout} ms`, {
+              origin: ex.origin,
+            }),
+            'error',
+            false,
+          );
+        }
+        return;
+      case TIMER_BODY: {
+        if (ex === null || this.paused) return; // a paused body waits on its reader, not the server
+        const silent = this.clock.monotonicMs() - this.lastBodyActivity;
+        if (silent + 1 >= ex.bodyTimeout) {
+          this.fail(
+            new BodyTimeoutError(`response body from ${ex.origin} stalled for ${ex.bodyTimeout} ms`, {
+              origin: ex.origin,
+            }),
+            'error',
+            false,
+          );
+        } else {
+          this.arm(TIMER_BODY, ex.bodyTimeout - silent);
+        }
+        return;
+      }
+      case TIMER_IDLE:
+        if (ex === null) this.owner.onIdleTimer(this);
+        return;
+    }
+  }
+
+  // ---- closing --------------------------------------------------------------------------------
+
+  setKeepsProcessAlive(on: boolean): void {
+    this.keepsProcessAlive = on;
+    if (on) this.socket.ref();
+    else this.socket.unref();
+  }
+
+  close(reason: CloseReason): void {
+    if (this.ex === null) this.shutdown(reason);
+    else this.reusable = false; // closes when the exchange completes
+  }
+
+  destroy(reason: CloseReason, err: Error): void {
+    if (this.ex !== null) this.fail(err, reason, false);
+    else this.shutdown(reason);
+  }
+
+  /** Closes a connection with no exchange in progress. */
+  private shutdown(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.teardown();
+    this.owner.onConnectionClosed(this, reason);
+  }
+
+  /**
+   * Ends the current exchange with `err`: before the head the exchange is rejected (or retried by the
+   * pool, when `mayRetry` and no response byte has arrived on a reused connection); after it, the
+   * body stream errors. The connection is destroyed either way.
+   */
+  private fail(err: Error, reason: CloseReason, mayRetry: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    const ex = this.ex;
+    const body = this.body ?? this.weakBody?.deref() ?? null;
+    const retryable = mayRetry && !this.parser.receivedAny && this.requestCount > 1;
+    this.ex = null;
+    this.body = null;
+    this.weakBody = null;
+    this.active = 0;
+    this.teardown();
+    this.owner.onConnectionClosed(this, reason);
+    if (ex === null) return;
+    if (body !== null) {
+      ex.finish();
+      body.failFromSource(err);
+    } else if (!ex.settled) {
+      ex.setAbortTarget(null);
+      ex.connection = null;
+      if (err instanceof WarmpoolError && err.code === 'WARMPOOL_ABORTED') ex.reject(err);
+      else this.owner.onExchangeFailed(ex, err, retryable);
+    }
+  }
+
+  private teardown(): void {
+    this.timerKind = TIMER_NONE;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    abandonedBodies.unregister(this);
+    this.socket.destroy();
+    this.onDrain();
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * warmpool: an HTTP/1.1 + HTTP/2 client for Node.js whose pool never hands out a stale connection.
+ * See docs/architecture.md for the layers; every name exported here is part of the public contract.
+ */
+export { Client, request, type ClientOptions, type RequestInit } from './client/client.js';
+export { Agent, getGlobalAgent, setGlobalAgent, type AgentStats } from './pool/agent.js';
+export type { AgentOptions } from './pool/options.js';
+export type { OriginStats } from './pool/origin-pool.js';
+export type { CloseReason } from './pool/connection.js';
+export type { InformationalResponse } from './pool/exchange.js';
+export { Response, type ConnectionInfo, type Timings } from './response/response.js';
+export { ResponseBody } from './response/body.js';
+export type { RequestBody } from './request/body.js';
+export type { IncomingHeaders, OutgoingHeaders } from './headers.js';
+export type { TlsOptions } from './dial/dial.js';
+export { systemClock, type Clock } from './clock.js';
+export * from './errors.js';

@@ -1,0 +1,220 @@
+import type { DialTarget, TlsOptions } from '../dial/dial.js';
+import { TlsSessionCache } from '../dial/tls-session-cache.js';
+import { AgentClosedError } from '../errors.js';
+import type { Exchange } from './exchange.js';
+import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
+import { OriginPool, type OriginStats, type PoolParent } from './origin-pool.js';
+
+/** Where a request goes: the parts of a URL that choose a connection. */
+export interface Target {
+  secure: boolean;
+  hostname: string; // without IPv6 brackets
+  port: number;
+  /** scheme://host:port as written in errors and stats. */
+  origin: string;
+}
+
+export interface AgentStats {
+  /** Open connections across all origins. */
+  open: number;
+  origins: OriginStats[];
+}
+
+/** Origins with nothing open are forgotten only past this many pools (their counters go with them). */
+const MAX_EMPTY_POOLS_KEPT = 1024;
+
+/** Distinct ids for the objects that are part of a TLS key (ca, cert, key), so the key stays short. */
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+function idOf(value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value === 'string') return value.length < 64 ? value : `s${value.length}:${value.slice(0, 32)}`;
+  const obj = value as object;
+  let id = objectIds.get(obj);
+  if (id === undefined) {
+    id = nextObjectId++;
+    objectIds.set(obj, id);
+  }
+  return `#${id}`;
+}
+
+/**
+ * The pool: one OriginPool per origin plus the TLS options that change a connection. Two requests
+ * share a connection only when they would have made identical connections. Cheap to keep one per
+ * process (getGlobalAgent()); Clients are views on an Agent and hold no sockets.
+ */
+export class Agent implements PoolParent {
+  readonly options: ResolvedAgentOptions;
+  readonly sessions = new TlsSessionCache();
+  private readonly pools = new Map<string, OriginPool>();
+  private openConnections = 0;
+  private connectionIds = 0;
+  private closingState: 'open' | 'closing' | 'destroyed' = 'open';
+  private closeWaiters: Array<() => void> = [];
+
+  constructor(options: AgentOptions = {}) {
+    this.options = resolveAgentOptions(options);
+  }
+
+  get closing(): boolean {
+    return this.closingState !== 'open';
+  }
+
+  /** The pool for a target; made on first use. */
+  poolFor(target: Target, tls: TlsOptions | undefined): OriginPool {
+    const effectiveTls = tls ?? this.options.tls;
+    const key =
+      effectiveTls === undefined || !target.secure
+        ? target.origin
+        : `${target.origin}|${effectiveTls.servername ?? ''}|${idOf(effectiveTls.ca)}|${idOf(effectiveTls.cert)}|${idOf(
+            effectiveTls.key,
+          )}|${effectiveTls.rejectUnauthorized === false ? 0 : 1}`;
+    let pool = this.pools.get(key);
+    if (pool === undefined) {
+      pool = new OriginPool(key, target.origin, this.dialTarget(target, effectiveTls, key), this.options, this);
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  private dialTarget(target: Target, tls: TlsOptions | undefined, key: string): DialTarget {
+    const o = this.options;
+    let alpn: string[];
+    if (target.secure) alpn = o.allowHttp2 && h2Available() ? ['h2', 'http/1.1'] : ['http/1.1'];
+    else alpn = o.http2 === 'prior-knowledge' && h2Available() ? ['h2'] : [];
+    return {
+      secure: target.secure,
+      hostname: target.hostname,
+      port: target.port,
+      tls: target.secure ? tls : undefined,
+      alpn,
+      sessionKey: key,
+    };
+  }
+
+  /** Queues or sends an exchange. */
+  dispatch(pool: OriginPool, ex: Exchange): void {
+    if (pool.removed) pool = this.readopt(pool);
+    pool.dispatch(ex);
+  }
+
+  private readopt(pool: OriginPool): OriginPool {
+    const again = this.pools.get(pool.key);
+    if (again !== undefined) return again;
+    pool.removed = false;
+    this.pools.set(pool.key, pool);
+    return pool;
+  }
+
+  // ---- PoolParent -------------------------------------------------------------------------------
+
+  reserveConnection(requester: OriginPool): boolean {
+    if (this.openConnections < this.options.maxConnections) {
+      this.openConnections++;
+      return true;
+    }
+    // At the total cap: close the least recently used idle connection of another origin, if any.
+    // Its close will call releaseConnection(); the requester gets the room on its next try.
+    for (const pool of this.pools.values()) {
+      if (pool !== requester && pool.closeLeastRecentIdle()) {
+        if (this.openConnections < this.options.maxConnections) {
+          this.openConnections++;
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  releaseConnection(): void {
+    this.openConnections--;
+    if (this.openConnections < this.options.maxConnections && Number.isFinite(this.options.maxConnections)) {
+      for (const pool of this.pools.values()) pool.openAsNeeded();
+    }
+  }
+
+  onPoolEmpty(pool: OriginPool): void {
+    // Forget origins with nothing open once there are many, so a process that talks to thousands of
+    // hosts does not keep a pool (and its counters) for each forever. A Client that still holds such
+    // a pool re-registers it on its next request.
+    if (this.pools.size > MAX_EMPTY_POOLS_KEPT && this.pools.get(pool.key) === pool) {
+      this.pools.delete(pool.key);
+      pool.removed = true;
+    }
+    if (this.closing && this.allEmpty()) {
+      const waiters = this.closeWaiters;
+      this.closeWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private allEmpty(): boolean {
+    for (const pool of this.pools.values()) if (!pool.isEmpty) return false;
+    return true;
+  }
+
+  nextConnectionId(): number {
+    return ++this.connectionIds;
+  }
+
+  // ---- public -----------------------------------------------------------------------------------
+
+  /** Per-origin gauges and counters. */
+  stats(): AgentStats {
+    const origins: OriginStats[] = [];
+    for (const pool of this.pools.values()) origins.push(pool.stats());
+    return { open: this.openConnections, origins };
+  }
+
+  /** Stats of one origin (`https://host:port`), or undefined if it has no pool now. */
+  originStats(origin: string): OriginStats | undefined {
+    for (const pool of this.pools.values()) if (pool.origin === origin) return pool.stats();
+    return undefined;
+  }
+
+  /**
+   * Refuses new requests, closes idle connections now, and resolves once every request in flight
+   * (queued ones included) has finished and its connection closed.
+   */
+  close(): Promise<void> {
+    if (this.closingState === 'open') this.closingState = 'closing';
+    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    for (const pool of [...this.pools.values()]) pool.closeGracefully();
+    if (this.allEmpty()) this.onPoolEmpty({ key: '' } as OriginPool);
+    return done;
+  }
+
+  /** Ends everything now: queued and in-flight requests fail with `err` (an AgentClosedError by default). */
+  destroy(err?: Error): Promise<void> {
+    this.closingState = 'destroyed';
+    const reason = err ?? new AgentClosedError('the agent was destroyed');
+    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    for (const pool of [...this.pools.values()]) pool.destroyAll(reason);
+    if (this.allEmpty()) this.onPoolEmpty({ key: '' } as OriginPool);
+    return done;
+  }
+}
+
+/** Set by the HTTP/2 module when it is loaded: until then, ALPN offers only http/1.1. */
+let h2Supported = false;
+export function h2Available(): boolean {
+  return h2Supported;
+}
+export function enableH2(): void {
+  h2Supported = true;
+}
+
+let globalAgent: Agent | undefined;
+
+/** The process-wide Agent, made on first use. Every Client without an explicit agent uses it. */
+export function getGlobalAgent(): Agent {
+  if (globalAgent === undefined) globalAgent = new Agent();
+  return globalAgent;
+}
+
+/** Replaces the process-wide Agent (the old one is returned, not closed). */
+export function setGlobalAgent(agent: Agent): Agent | undefined {
+  const old = globalAgent;
+  globalAgent = agent;
+  return old;
+}

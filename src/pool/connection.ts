@@ -1,0 +1,62 @@
+import type { Exchange } from './exchange.js';
+
+/** Why a connection was closed; counted per origin in agent.stats(). */
+export type CloseReason =
+  | 'idle-timeout' // idle longer than idleTimeout or the server's Keep-Alive hint
+  | 'max-age' // older than maxConnectionAge
+  | 'max-requests' // served maxRequestsPerConnection (or the server's Keep-Alive max)
+  | 'server-close' // the server closed it (FIN or RST) while idle, or after a response
+  | 'not-reusable' // the last exchange left it unfit (Connection: close, HTTP/1.0, close-delimited, leftovers)
+  | 'error' // socket error, parse error or timeout during an exchange
+  | 'aborted' // the caller aborted an exchange in progress (or abandoned its body)
+  | 'stale' // dropped on evidence that the server reset its connections
+  | 'agent-close'; // agent.close() / agent.destroy() / making room for another origin
+
+/**
+ * What an OriginPool needs of a connection, HTTP/1.1 or HTTP/2. A connection serves up to `capacity`
+ * exchanges at once (1 for HTTP/1.1, the server's stream limit for HTTP/2).
+ */
+export interface PoolConnection {
+  readonly id: number;
+  readonly protocol: 'http/1.1' | 'h2';
+  readonly capacity: number;
+  readonly active: number;
+  /** Once true, never false again; the pool forgets the connection after onConnectionClosed. */
+  readonly closed: boolean;
+  readonly requestCount: number;
+  readonly createdMono: number;
+  readonly createdWall: number;
+  /** When active last dropped to 0. */
+  readonly idleSinceMono: number;
+  readonly idleSinceWall: number;
+  /** The server's `Keep-Alive: timeout=` hint in ms, if it sent one. */
+  readonly serverIdleTimeoutMs: number | undefined;
+  /** The server's `Keep-Alive: max=` hint, if it sent one. */
+  readonly serverMaxRequests: number | undefined;
+  /** Sends an exchange. The pool has checked that a slot is free. */
+  dispatch(ex: Exchange): void;
+  /** Closes when no exchange is active; HTTP/2 stops taking new streams and drains. */
+  close(reason: CloseReason): void;
+  /** Closes now; exchanges in progress fail with `err`. */
+  destroy(reason: CloseReason, err: Error): void;
+  /** Arms (or disarms, ms <= 0) the idle timer; the pool decides when an idle connection expires. */
+  armIdleTimer(ms: number): void;
+  /** Allow (false) or prevent (true) an idle connection from keeping the process alive. */
+  setKeepsProcessAlive(on: boolean): void;
+}
+
+/** What a connection tells its pool. */
+export interface ConnectionOwner {
+  /** A slot became free and the connection can take another exchange. */
+  onConnectionReleased(conn: PoolConnection): void;
+  /** The connection is gone; `reason` is counted. */
+  onConnectionClosed(conn: PoolConnection, reason: CloseReason): void;
+  /** The idle timer fired. */
+  onIdleTimer(conn: PoolConnection): void;
+  /**
+   * An exchange failed before its response head. `retryable` is the connection's view: it had been
+   * used before, and no byte of this response arrived. The pool decides the rest (method, body,
+   * options) and either sends it again on a new connection or rejects it.
+   */
+  onExchangeFailed(ex: Exchange, err: Error, retryable: boolean): void;
+}

@@ -1,0 +1,18 @@
+import type { DialResult } from '../dial/dial.js';
+import { H1Connection } from '../h1/connection.js';
+import type { ConnectionOwner, PoolConnection } from './connection.js';
+import type { ResolvedAgentOptions } from './options.js';
+
+/** Wraps a dialed socket in the connection type its negotiated protocol calls for. */
+export function createConnection(
+  dialed: DialResult,
+  id: number,
+  owner: ConnectionOwner,
+  options: ResolvedAgentOptions,
+  _origin: string,
+): PoolConnection {
+  return new H1Connection(id, dialed.socket, owner, options.clock, {
+    maxHeaderSize: options.maxHeaderSize,
+    maxHeaderCount: options.maxHeaderCount,
+  });
+}

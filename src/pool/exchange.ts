@@ -1,0 +1,209 @@
+import type { Clock } from '../clock.js';
+import { AbortedError } from '../errors.js';
+import type { IncomingHeaders, OutgoingHeaders } from '../headers.js';
+import type { PreparedBody } from '../request/body.js';
+import { ResponseBody, type BodySource } from '../response/body.js';
+import { Response, type Timings } from '../response/response.js';
+import type { PoolConnection } from './connection.js';
+
+/** Interim (1xx) responses, for `onInformation`. */
+export interface InformationalResponse {
+  status: number;
+  statusText: string;
+  headers: IncomingHeaders;
+}
+
+export const EX_QUEUED = 0; // waiting for a connection (in the queue, or while one is dialed)
+export const EX_SENT = 1; // dispatched on a connection, waiting for the response head
+export const EX_STREAMING = 2; // head delivered; the body is being received
+export const EX_DONE = 3; // settled: body received, or failed
+
+/** Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export interface ExchangeInit {
+  url: string;
+  origin: string;
+  method: string;
+  path: string;
+  /** The encoded request head (validated, with host and framing headers). */
+  head: string;
+  /** -1 none, -2 chunked, >= 0 the Content-Length the head announced. */
+  bodyFraming: number;
+  body: PreparedBody;
+  /** Also true when the caller asked for Connection: close. */
+  connectionClose: boolean;
+  /** Host (and port) for HTTP/2's :authority. */
+  authority: string;
+  /** The caller's headers as given; HTTP/2 builds its header object from them (HTTP/1.1 uses `head`). */
+  headers: OutgoingHeaders | undefined;
+  idempotent: boolean | undefined;
+  retryOnStale: boolean;
+  headersTimeout: number;
+  bodyTimeout: number;
+  highWaterMark: number;
+  signal: AbortSignal | undefined;
+  onInformation: ((info: InformationalResponse) => void) | undefined;
+}
+
+/**
+ * One request from the caller's call until its body has been received or it failed, across
+ * attempts (a safe retry moves it to a new connection). It is the AbortSignal listener
+ * (`handleEvent`), so no closure is made per request for that.
+ */
+export class Exchange {
+  readonly url: string;
+  readonly origin: string;
+  readonly method: string;
+  readonly path: string;
+  readonly head: string;
+  readonly bodyFraming: number;
+  readonly body: PreparedBody;
+  readonly connectionClose: boolean;
+  readonly authority: string;
+  readonly headers: OutgoingHeaders | undefined;
+  readonly isHead: boolean;
+  readonly headersTimeout: number;
+  readonly bodyTimeout: number;
+  readonly highWaterMark: number;
+  readonly signal: AbortSignal | undefined;
+  readonly onInformation: ((info: InformationalResponse) => void) | undefined;
+  /** May this request be sent again after a stale-connection failure? */
+  readonly retrySafe: boolean;
+
+  state = EX_QUEUED;
+  retried = false;
+  /** Set for the retry: the next connection must be a new one, never another reused one. */
+  needsNewConnection = false;
+  connection: PoolConnection | null = null;
+  /** The waiter has been removed from the queue (aborted or timed out) before it was served. */
+  cancelled = false;
+  queueDeadline = 0;
+
+  // timings
+  readonly queuedAt: number;
+  dispatchedAt = 0;
+  dnsMs: number | undefined = undefined;
+  connectMs: number | undefined = undefined;
+  tlsMs: number | undefined = undefined;
+  // connection facts when it was sent, for res.connection
+  connReused = false;
+  connIdleMs = 0;
+  connAgeMs = 0;
+  connRequestCount = 0;
+
+  readonly promise: Promise<Response>;
+  private resolveFn!: (r: Response) => void;
+  private rejectFn!: (e: Error) => void;
+  /** Called when the exchange is abandoned by its caller (abort). Set by whoever holds it now. */
+  private abortTarget: ExchangeAbortTarget | null = null;
+
+  constructor(init: ExchangeInit, clock: Clock) {
+    this.url = init.url;
+    this.origin = init.origin;
+    this.method = init.method;
+    this.path = init.path;
+    this.head = init.head;
+    this.bodyFraming = init.bodyFraming;
+    this.body = init.body;
+    this.connectionClose = init.connectionClose;
+    this.authority = init.authority;
+    this.headers = init.headers;
+    this.isHead = init.method === 'HEAD';
+    this.headersTimeout = init.headersTimeout;
+    this.bodyTimeout = init.bodyTimeout;
+    this.highWaterMark = init.highWaterMark;
+    this.signal = init.signal;
+    this.onInformation = init.onInformation;
+    this.retrySafe =
+      init.retryOnStale && (init.idempotent ?? IDEMPOTENT.has(init.method)) && init.body.replayable;
+    this.queuedAt = clock.monotonicMs();
+    this.promise = new Promise<Response>((resolve, reject) => {
+      this.resolveFn = resolve;
+      this.rejectFn = reject;
+    });
+    if (init.signal !== undefined) init.signal.addEventListener('abort', this);
+  }
+
+  /** Who to tell when the caller aborts: the pool while queued, the connection once dispatched. */
+  setAbortTarget(target: ExchangeAbortTarget | null): void {
+    this.abortTarget = target;
+  }
+
+  /** The connection delivered the final response head. */
+  deliverHead(
+    source: BodySource,
+    status: number,
+    statusText: string,
+    httpVersion: '1.0' | '1.1' | '2',
+    headers: IncomingHeaders,
+    protocol: 'http/1.1' | 'h2',
+    connectionId: number,
+    now: number,
+  ): ResponseBody {
+    this.state = EX_STREAMING;
+    const body = new ResponseBody(source, this.highWaterMark);
+    const timings: Timings = { queuedMs: this.dispatchedAt - this.queuedAt, ttfbMs: now - this.dispatchedAt };
+    if (this.dnsMs !== undefined) timings.dnsMs = this.dnsMs;
+    if (this.connectMs !== undefined) timings.connectMs = this.connectMs;
+    if (this.tlsMs !== undefined) timings.tlsMs = this.tlsMs;
+    this.resolveFn(
+      new Response(
+        status,
+        statusText,
+        httpVersion,
+        headers,
+        body,
+        {
+          id: connectionId,
+          protocol,
+          reused: this.connReused,
+          ageMs: this.connAgeMs,
+          idleMs: this.connIdleMs,
+          requestCount: this.connRequestCount,
+        },
+        timings,
+        this.retried,
+        this.url,
+      ),
+    );
+    return body;
+  }
+
+  /** The body has been received whole, or failed after the head: nothing more to settle. */
+  finish(): void {
+    if (this.state === EX_DONE) return;
+    this.state = EX_DONE;
+    this.abortTarget = null;
+    this.connection = null;
+    this.signal?.removeEventListener('abort', this);
+  }
+
+  /** Fails the request before its head (after the head, errors go to the body stream). */
+  reject(err: Error): void {
+    if (this.state === EX_DONE) return;
+    this.finish();
+    this.rejectFn(err);
+  }
+
+  get settled(): boolean {
+    return this.state === EX_DONE;
+  }
+
+  /** AbortSignal listener. */
+  handleEvent(): void {
+    if (this.state === EX_DONE) return;
+    const err = new AbortedError(`request to ${this.origin} aborted`, {
+      origin: this.origin,
+      cause: this.signal?.reason,
+    });
+    const target = this.abortTarget;
+    if (target !== null) target.abortExchange(this, err);
+    else this.reject(err);
+  }
+}
+
+/** Whoever holds an exchange now: it must release what the exchange holds and settle it with `err`. */
+export interface ExchangeAbortTarget {
+  abortExchange(ex: Exchange, err: Error): void;
+}

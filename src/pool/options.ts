@@ -1,0 +1,96 @@
+import { systemClock, type Clock } from '../clock.js';
+import type { TlsOptions } from '../dial/dial.js';
+import { InvalidArgumentError } from '../errors.js';
+
+export interface AgentOptions {
+  /** Open (or opening) connections per origin, at most. Default 64. */
+  maxConnectionsPerOrigin?: number;
+  /** Open connections across all origins, at most. Default: no limit. */
+  maxConnections?: number;
+  /** Requests waiting for a connection per origin, at most; past it, QueueFullError at once. Default 10 000. */
+  maxQueued?: number;
+  /** Longest wait for a connection in the queue, ms; 0 = none. Default 30 000. */
+  queueTimeout?: number;
+  /** Idle connections close after this many ms. Default 4 000 (under Node's 5 s server default). */
+  idleTimeout?: number;
+  /** Connections are not reused past this age, ms; 0 = no limit. Default 0. */
+  maxConnectionAge?: number;
+  /** Connections are not reused after this many requests; 0 = no limit. Default 0. */
+  maxRequestsPerConnection?: number;
+  /** TCP + TLS connect limit, ms; 0 = none. Default 10 000. */
+  connectTimeout?: number;
+  /** Offer h2 in TLS ALPN. Default true. */
+  allowHttp2?: boolean;
+  /** 'prior-knowledge': speak HTTP/2 in cleartext (h2c) to http:// origins. */
+  http2?: 'prior-knowledge' | undefined;
+  /** TLS options for every connection of this agent (per-request `tls` overrides them). */
+  tls?: TlsOptions;
+  /** Largest response head, bytes. Default 65 536. */
+  maxHeaderSize?: number;
+  /** Most header fields in a response head. Default 128. */
+  maxHeaderCount?: number;
+  /** The clocks idle age is read from; for tests. */
+  clock?: Clock;
+}
+
+export interface ResolvedAgentOptions {
+  maxConnectionsPerOrigin: number;
+  maxConnections: number;
+  maxQueued: number;
+  queueTimeout: number;
+  idleTimeout: number;
+  maxConnectionAge: number;
+  maxRequestsPerConnection: number;
+  connectTimeout: number;
+  allowHttp2: boolean;
+  http2: 'prior-knowledge' | undefined;
+  tls: TlsOptions | undefined;
+  maxHeaderSize: number;
+  maxHeaderCount: number;
+  clock: Clock;
+}
+
+export const AGENT_DEFAULTS = {
+  maxConnectionsPerOrigin: 64,
+  maxConnections: Number.POSITIVE_INFINITY,
+  maxQueued: 10_000,
+  queueTimeout: 30_000,
+  idleTimeout: 4_000,
+  maxConnectionAge: 0,
+  maxRequestsPerConnection: 0,
+  connectTimeout: 10_000,
+  maxHeaderSize: 64 * 1024,
+  maxHeaderCount: 128,
+} as const;
+
+/** A non-negative number option, or its default; anything else is an InvalidArgumentError. */
+export function numberOption(name: string, value: number | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < min) {
+    throw new InvalidArgumentError(`${name} must be a number >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function resolveAgentOptions(o: AgentOptions = {}): ResolvedAgentOptions {
+  const d = AGENT_DEFAULTS;
+  if (o.http2 !== undefined && o.http2 !== 'prior-knowledge') {
+    throw new InvalidArgumentError(`http2 must be 'prior-knowledge' or undefined, got ${String(o.http2)}`);
+  }
+  return {
+    maxConnectionsPerOrigin: numberOption('maxConnectionsPerOrigin', o.maxConnectionsPerOrigin, d.maxConnectionsPerOrigin, 1),
+    maxConnections: numberOption('maxConnections', o.maxConnections, d.maxConnections, 1),
+    maxQueued: numberOption('maxQueued', o.maxQueued, d.maxQueued),
+    queueTimeout: numberOption('queueTimeout', o.queueTimeout, d.queueTimeout),
+    idleTimeout: numberOption('idleTimeout', o.idleTimeout, d.idleTimeout),
+    maxConnectionAge: numberOption('maxConnectionAge', o.maxConnectionAge, d.maxConnectionAge),
+    maxRequestsPerConnection: numberOption('maxRequestsPerConnection', o.maxRequestsPerConnection, d.maxRequestsPerConnection),
+    connectTimeout: numberOption('connectTimeout', o.connectTimeout, d.connectTimeout),
+    allowHttp2: o.allowHttp2 ?? true,
+    http2: o.http2,
+    tls: o.tls,
+    maxHeaderSize: numberOption('maxHeaderSize', o.maxHeaderSize, d.maxHeaderSize, 1),
+    maxHeaderCount: numberOption('maxHeaderCount', o.maxHeaderCount, d.maxHeaderCount, 1),
+    clock: o.clock ?? systemClock,
+  };
+}

@@ -1,0 +1,627 @@
+import { elapsedSince, type Clock } from '../clock.js';
+import { dial, type DialResult, type DialTarget } from '../dial/dial.js';
+import type { TlsSessionCache } from '../dial/tls-session-cache.js';
+import { AgentClosedError, QueueFullError, QueueTimeoutError, WarmpoolError } from '../errors.js';
+import type { CloseReason, ConnectionOwner, PoolConnection } from './connection.js';
+import { createConnection } from './create-connection.js';
+import type { Exchange, ExchangeAbortTarget } from './exchange.js';
+import type { ResolvedAgentOptions } from './options.js';
+
+/** Counters for one origin; all since the pool was made, except the gauges (open, idle, busy, queued). */
+export interface OriginStats {
+  origin: string;
+  protocol: 'http/1.1' | 'h2' | 'unknown';
+  open: number;
+  connecting: number;
+  idle: number;
+  busy: number;
+  queued: number;
+  created: number;
+  requests: number;
+  reused: number;
+  retried: number;
+  closed: Record<CloseReason, number>;
+  /** HTTP/2 only: open streams and the servers' current stream limit per session. */
+  activeStreams: number;
+  streamLimits: number[];
+}
+
+/** What an OriginPool needs from its Agent: the total cap across origins. */
+export interface PoolParent {
+  readonly closing: boolean;
+  readonly sessions: TlsSessionCache;
+  /** May one more connection be opened anywhere? May close another origin's idle connection to make room. */
+  reserveConnection(requester: OriginPool): boolean;
+  /** A connection (or a dial) ended; origins waiting for room may open one now. */
+  releaseConnection(): void;
+  /** The pool has nothing open and nothing waiting. */
+  onPoolEmpty(pool: OriginPool): void;
+  nextConnectionId(): number;
+}
+
+/** Idle connections idle at least this long get a turn of the event loop before reuse (see send()). */
+const LIVENESS_DEFER_AFTER_MS = 250;
+
+/**
+ * The connections of one origin (plus the TLS options that change a connection).
+ *
+ * - `free` is a stack of connections with a free slot: the most recently used is reused first, so
+ *   surplus connections stay idle and age out.
+ * - `queue` is FIFO: waiters are served in the order they came (a safe retry goes to the front).
+ * - At most `maxConnectionsPerOrigin` connections are open or being dialed.
+ * Every decision about a connection's freshness is made here, when it is taken, by reading the clocks
+ * (timers do not fire while a process is frozen): see `retireReason`.
+ */
+export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
+  readonly conns = new Set<PoolConnection>();
+  private readonly free: PoolConnection[] = [];
+  private readonly inFree = new WeakSet<PoolConnection>();
+  private readonly queue: Exchange[] = [];
+  private queueHead = 0;
+  private queued = 0; // live waiters (cancelled ones are skipped lazily)
+  private newConnectionWaiters = 0; // waiters that must not get a reused connection
+  private dialing = 0;
+  private queueTimer: NodeJS.Timeout | undefined = undefined;
+  private readonly dialTimings = new WeakMap<PoolConnection, DialResult>();
+  /** What the server chose last time (ALPN); until known, a TLS origin that may speak h2 gets one dial. */
+  protocol: 'http/1.1' | 'h2' | 'unknown';
+  removed = false;
+
+  private created = 0;
+  private requests = 0;
+  private reused = 0;
+  private retried = 0;
+  private readonly closedBy: Record<CloseReason, number> = {
+    'idle-timeout': 0,
+    'max-age': 0,
+    'max-requests': 0,
+    'server-close': 0,
+    'not-reusable': 0,
+    error: 0,
+    aborted: 0,
+    stale: 0,
+    'agent-close': 0,
+  };
+
+  constructor(
+    readonly key: string,
+    readonly origin: string,
+    private readonly target: DialTarget,
+    private readonly options: ResolvedAgentOptions,
+    private readonly parent: PoolParent,
+  ) {
+    this.protocol = target.secure && target.alpn.includes('h2') ? 'unknown' : target.alpn.includes('h2') ? 'h2' : 'http/1.1';
+  }
+
+  private get clock(): Clock {
+    return this.options.clock;
+  }
+
+  // ---- taking a connection --------------------------------------------------------------------
+
+  dispatch(ex: Exchange): void {
+    if (this.parent.closing) {
+      ex.reject(new AgentClosedError(`the agent is closed; request to ${this.origin} not sent`, { origin: this.origin }));
+      return;
+    }
+    this.requests++;
+    if (this.queued === 0) {
+      const conn = this.takeFree(ex);
+      if (conn !== null) {
+        this.send(conn, ex);
+        return;
+      }
+    }
+    if (this.queued >= this.options.maxQueued) {
+      ex.reject(
+        new QueueFullError(`${this.queued} requests already wait for a connection to ${this.origin} (maxQueued)`, {
+          origin: this.origin,
+        }),
+      );
+      return;
+    }
+    this.enqueue(ex, false);
+    this.openAsNeeded();
+  }
+
+  /** The top of the free stack, after discarding what is closed, full, or no longer fresh. */
+  private takeFree(ex: Exchange): PoolConnection | null {
+    const free = this.free;
+    while (free.length > 0) {
+      const conn = free[free.length - 1]!;
+      if (conn.closed || conn.active >= conn.capacity) {
+        free.pop();
+        this.inFree.delete(conn);
+        continue;
+      }
+      if (conn.active === 0) {
+        const why = this.retireReason(conn);
+        if (why !== null) {
+          free.pop();
+          this.inFree.delete(conn);
+          conn.close(why);
+          continue;
+        }
+      }
+      if (ex.needsNewConnection && conn.requestCount > 0) return null;
+      if (conn.active + 1 >= conn.capacity) {
+        free.pop();
+        this.inFree.delete(conn);
+      }
+      return conn;
+    }
+    return null;
+  }
+
+  /**
+   * Why an idle connection must not be used again, or null. Idle age is the larger of the monotonic
+   * and wall-clock time since it went idle (DESIGN.md invariant 4): after a VM freeze the monotonic
+   * clock has not moved, but the wall clock has, and so has the server's idle timer.
+   */
+  private retireReason(conn: PoolConnection): CloseReason | null {
+    const o = this.options;
+    const clock = this.clock;
+    const idle = elapsedSince(clock, conn.idleSinceMono, conn.idleSinceWall);
+    if (idle >= this.idleLimit(conn)) return 'idle-timeout';
+    if (o.maxConnectionAge > 0 && elapsedSince(clock, conn.createdMono, conn.createdWall) >= o.maxConnectionAge) {
+      return 'max-age';
+    }
+    if (o.maxRequestsPerConnection > 0 && conn.requestCount >= o.maxRequestsPerConnection) return 'max-requests';
+    if (conn.serverMaxRequests !== undefined && conn.requestCount >= conn.serverMaxRequests) return 'max-requests';
+    return null;
+  }
+
+  /**
+   * How long a connection may sit idle: idleTimeout, or the server's Keep-Alive hint less a safety
+   * margin when that is shorter (the server's timer started when it sent the response, a little before
+   * ours, and a request must arrive before it fires, not merely leave before).
+   */
+  private idleLimit(conn: PoolConnection): number {
+    const hint = conn.serverIdleTimeoutMs;
+    let limit = this.options.idleTimeout;
+    if (hint !== undefined) {
+      const margin = Math.min(1000, Math.max(100, hint * 0.25));
+      if (hint - margin < limit) limit = hint - margin;
+    }
+    return limit > 0 ? limit : 0;
+  }
+
+  /** Sends on `conn`, recording for the response what the connection was when it was taken. */
+  private send(conn: PoolConnection, ex: Exchange): void {
+    const clock = this.clock;
+    const now = clock.monotonicMs();
+    const idleMs = conn.active === 0 && conn.requestCount > 0 ? elapsedSince(clock, conn.idleSinceMono, conn.idleSinceWall) : 0;
+    ex.connReused = conn.requestCount > 0;
+    ex.connIdleMs = idleMs;
+    ex.connAgeMs = now - conn.createdMono;
+    ex.connRequestCount = conn.requestCount + 1;
+    ex.dispatchedAt = now;
+    if (ex.connReused) this.reused++;
+    else {
+      const t = this.dialTimings.get(conn);
+      if (t !== undefined) {
+        this.dialTimings.delete(conn);
+        ex.dnsMs = t.dnsMs;
+        ex.connectMs = t.connectMs;
+        ex.tlsMs = t.tlsMs;
+      }
+    }
+    if (idleMs >= LIVENESS_DEFER_AFTER_MS && conn.protocol === 'http/1.1') {
+      // A FIN or RST that reached the kernel while we were busy elsewhere (say, in the timer callback
+      // that issues this request) has not been read yet: libuv polls sockets after timers. One turn
+      // of the loop lets a dead connection report itself before we write on it. Only for connections
+      // idle long enough to be at risk, so back-to-back requests pay nothing.
+      ex.connection = conn;
+      ex.setAbortTarget(this);
+      setImmediate(sendAfterLivenessTurn, this, conn, ex);
+      return;
+    }
+    conn.dispatch(ex);
+  }
+
+  /** Second half of send() for a connection that was given a turn of the loop to report its death. */
+  resumeDeferredSend(conn: PoolConnection, ex: Exchange): void {
+    ex.connection = null;
+    ex.setAbortTarget(null);
+    if (ex.settled) {
+      // Aborted meanwhile: the connection was never used for it.
+      this.onConnectionReleased(conn);
+      return;
+    }
+    if (conn.closed) {
+      // It was dead: nothing was written, so any request may go again, reused or not.
+      this.requests--;
+      if (ex.connReused) this.reused--;
+      this.dispatch(ex);
+      return;
+    }
+    conn.dispatch(ex);
+  }
+
+  // ---- the queue --------------------------------------------------------------------------------
+
+  private enqueue(ex: Exchange, front: boolean): void {
+    ex.setAbortTarget(this);
+    if (front) {
+      if (this.queueHead > 0) this.queue[--this.queueHead] = ex;
+      else this.queue.unshift(ex);
+      ex.queueDeadline = 0; // it has waited its turn once already
+    } else {
+      this.queue.push(ex);
+      const timeout = this.options.queueTimeout;
+      ex.queueDeadline = timeout > 0 ? ex.queuedAt + timeout : 0;
+      if (timeout > 0 && this.queueTimer === undefined) this.armQueueTimer(timeout);
+    }
+    this.queued++;
+    if (ex.needsNewConnection) this.newConnectionWaiters++;
+  }
+
+  /** The first waiter `conn` may serve, removed from the queue; null if none. */
+  private takeWaiter(conn: PoolConnection): Exchange | null {
+    const q = this.queue;
+    for (let i = this.queueHead; i < q.length; i++) {
+      const ex = q[i]!;
+      if (ex.cancelled) {
+        if (i === this.queueHead) {
+          q[this.queueHead++] = undefined as unknown as Exchange;
+        }
+        continue;
+      }
+      if (ex.needsNewConnection && conn.requestCount > 0) {
+        if (this.newConnectionWaiters === this.queued) return null; // all need a new one
+        continue;
+      }
+      if (i === this.queueHead) {
+        q[this.queueHead++] = undefined as unknown as Exchange;
+      } else {
+        q.splice(i, 1);
+      }
+      this.queued--;
+      if (ex.needsNewConnection) this.newConnectionWaiters--;
+      this.compactQueue();
+      return ex;
+    }
+    this.compactQueue();
+    return null;
+  }
+
+  private compactQueue(): void {
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  /** Abort while queued or during a liveness turn. */
+  abortExchange(ex: Exchange, err: Error): void {
+    if (ex.connection === null) this.cancelWaiter(ex);
+    ex.reject(err);
+    this.maybeEmpty();
+  }
+
+  private cancelWaiter(ex: Exchange): void {
+    if (ex.cancelled) return;
+    ex.cancelled = true;
+    this.queued--;
+    if (ex.needsNewConnection) this.newConnectionWaiters--;
+  }
+
+  private armQueueTimer(ms: number): void {
+    this.queueTimer = setTimeout(onQueueTimer, Math.max(1, ms), this);
+    this.queueTimer.unref();
+  }
+
+  /** The queue timer fired: fail every waiter past its deadline, re-arm for the next. */
+  expireWaiters(): void {
+    this.queueTimer = undefined;
+    const now = this.clock.monotonicMs();
+    let next = Number.POSITIVE_INFINITY;
+    const q = this.queue;
+    for (let i = this.queueHead; i < q.length; i++) {
+      const ex = q[i]!;
+      if (ex.cancelled || ex.queueDeadline === 0) continue;
+      if (ex.queueDeadline <= now) {
+        this.cancelWaiter(ex);
+        ex.reject(
+          new QueueTimeoutError(
+            `no connection to ${this.origin} became free within ${this.options.queueTimeout} ms (queueTimeout)`,
+            { origin: this.origin },
+          ),
+        );
+      } else if (ex.queueDeadline < next) {
+        next = ex.queueDeadline;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.armQueueTimer(next - now);
+    this.maybeEmpty();
+  }
+
+  // ---- opening connections --------------------------------------------------------------------
+
+  /** Dials as many connections as the waiters need, within the caps. */
+  openAsNeeded(): void {
+    const max = this.options.maxConnectionsPerOrigin;
+    for (;;) {
+      if (this.queued === 0 || this.parent.closing) return;
+      // Until the server's protocol is known, a TLS origin that may choose h2 gets one dial: one h2
+      // session could carry every waiter.
+      if (this.protocol === 'unknown' && this.dialing > 0) return;
+      if (this.protocol === 'h2') {
+        if (this.dialing > 0) return;
+        if (this.h2HasRoom()) return;
+      } else if (this.dialing >= this.queued) {
+        return;
+      }
+      if (this.conns.size + this.dialing >= max) {
+        // At the cap. A waiter that must have a new connection (a safe retry) may close an idle one.
+        if (this.newConnectionWaiters > 0 && this.closeOneIdle('stale')) continue;
+        return;
+      }
+      if (!this.parent.reserveConnection(this)) return;
+      this.dialing++;
+      this.created++;
+      void this.open();
+    }
+  }
+
+  private h2HasRoom(): boolean {
+    for (const c of this.conns) if (!c.closed && c.active < c.capacity && c.protocol === 'h2') return true;
+    return false;
+  }
+
+  private closeOneIdle(reason: CloseReason): boolean {
+    for (const c of this.free) {
+      if (!c.closed && c.active === 0) {
+        c.close(reason);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private async open(): Promise<void> {
+    let result: DialResult;
+    try {
+      result = await dial(
+        this.target,
+        this.options.connectTimeout,
+        this.clock,
+        this.parent.sessions,
+        undefined,
+        this.origin,
+      );
+    } catch (err) {
+      this.dialing--;
+      this.parent.releaseConnection();
+      this.onDialFailed(err as Error);
+      return;
+    }
+    this.dialing--;
+    if (this.parent.closing && this.queued === 0) {
+      result.socket.destroy();
+      this.parent.releaseConnection();
+      this.maybeEmpty();
+      return;
+    }
+    this.protocol = result.protocol;
+    const conn = createConnection(result, this.parent.nextConnectionId(), this, this.options, this.origin);
+    this.conns.add(conn);
+    this.dialTimings.set(conn, result);
+    this.onConnectionReleased(conn);
+    this.openAsNeeded();
+  }
+
+  /**
+   * A dial failed. When no connection to the origin is open, the origin is unreachable for now:
+   * every waiter gets the error at once rather than one dial timeout after another. Otherwise only the
+   * waiter first in line does, and the rest keep their place.
+   */
+  private onDialFailed(err: Error): void {
+    if (this.protocol === 'unknown') {
+      // nothing learned
+    }
+    const failAll = this.conns.size === 0 && this.dialing === 0;
+    for (;;) {
+      const ex = this.takeAnyWaiter();
+      if (ex === null) break;
+      ex.reject(err);
+      if (!failAll) break;
+    }
+    this.openAsNeeded();
+    this.maybeEmpty();
+  }
+
+  private takeAnyWaiter(): Exchange | null {
+    const q = this.queue;
+    while (this.queueHead < q.length) {
+      const ex = q[this.queueHead]!;
+      q[this.queueHead++] = undefined as unknown as Exchange;
+      if (ex.cancelled) continue;
+      this.queued--;
+      if (ex.needsNewConnection) this.newConnectionWaiters--;
+      this.compactQueue();
+      return ex;
+    }
+    this.compactQueue();
+    return null;
+  }
+
+  // ---- connection callbacks -------------------------------------------------------------------
+
+  onConnectionReleased(conn: PoolConnection): void {
+    if (conn.closed) return;
+    if (conn.active === 0) {
+      const why = this.retireReason(conn);
+      if (why !== null) {
+        conn.close(why);
+        return;
+      }
+    }
+    while (conn.active < conn.capacity && this.queued > 0) {
+      const ex = this.takeWaiter(conn);
+      if (ex === null) break;
+      this.send(conn, ex);
+      if (conn.protocol === 'http/1.1') return; // H1 dispatch is synchronous, or deferred holding the slot
+    }
+    if (this.parent.closing && this.queued === 0 && conn.active === 0) {
+      conn.close('agent-close');
+      return;
+    }
+    if (conn.active < conn.capacity && !this.inFree.has(conn)) {
+      this.inFree.add(conn);
+      this.free.push(conn);
+    }
+    if (conn.active === 0) {
+      conn.armIdleTimer(this.idleLimit(conn));
+      conn.setKeepsProcessAlive(false);
+    }
+    if (this.newConnectionWaiters > 0) this.openAsNeeded();
+  }
+
+  onConnectionClosed(conn: PoolConnection, reason: CloseReason): void {
+    if (!this.conns.delete(conn)) return;
+    this.closedBy[reason]++;
+    // `free` is cleaned lazily in takeFree(); drop it now if it is on top, the common case.
+    const free = this.free;
+    if (free.length > 0 && free[free.length - 1] === conn) {
+      free.pop();
+      this.inFree.delete(conn);
+    }
+    this.parent.releaseConnection();
+    this.openAsNeeded();
+    this.maybeEmpty();
+  }
+
+  onIdleTimer(conn: PoolConnection): void {
+    if (conn.closed || conn.active > 0) return;
+    const why = this.retireReason(conn);
+    if (why !== null) conn.close(why);
+    else {
+      const idle = elapsedSince(this.clock, conn.idleSinceMono, conn.idleSinceWall);
+      conn.armIdleTimer(Math.max(1, this.idleLimit(conn) - idle));
+    }
+  }
+
+  onExchangeFailed(ex: Exchange, err: Error, retryable: boolean): void {
+    if (retryable) {
+      // A reused connection died before answering: the server probably closed or reset every
+      // connection that has been idle as long (a restart, an idle sweep). Drop those now instead of
+      // failing through them one request at a time.
+      this.dropIdleOlderThan(ex.connIdleMs);
+    }
+    if (retryable && ex.retrySafe && !ex.retried && !this.parent.closing) {
+      ex.retried = true;
+      ex.needsNewConnection = true;
+      this.retried++;
+      this.enqueue(ex, true);
+      this.openAsNeeded();
+      return;
+    }
+    if (retryable && !ex.retried && err instanceof WarmpoolError) {
+      // Say why it was not retried: the caller can decide (or mark the request idempotent).
+      err.message += ex.retrySafe ? '' : ' (not retried: the request is not idempotent or its body cannot be replayed)';
+    }
+    ex.reject(err);
+    this.maybeEmpty();
+  }
+
+  private dropIdleOlderThan(idleMs: number): void {
+    const clock = this.clock;
+    for (const c of [...this.free]) {
+      if (c.closed || c.active > 0) continue;
+      if (elapsedSince(clock, c.idleSinceMono, c.idleSinceWall) >= idleMs) c.close('stale');
+    }
+  }
+
+  // ---- closing ----------------------------------------------------------------------------------
+
+  /** agent.close(): idle connections close now, busy ones when their exchange ends. */
+  closeGracefully(): void {
+    for (const c of [...this.conns]) if (c.active === 0) c.close('agent-close');
+    this.maybeEmpty();
+  }
+
+  /** agent.destroy(): everything ends now with `err`. */
+  destroyAll(err: Error): void {
+    for (;;) {
+      const ex = this.takeAnyWaiter();
+      if (ex === null) break;
+      ex.reject(err);
+    }
+    for (const c of [...this.conns]) c.destroy('agent-close', err);
+    if (this.queueTimer !== undefined) clearTimeout(this.queueTimer);
+    this.queueTimer = undefined;
+    this.maybeEmpty();
+  }
+
+  get isEmpty(): boolean {
+    return this.conns.size === 0 && this.dialing === 0 && this.queued === 0;
+  }
+
+  private maybeEmpty(): void {
+    if (this.isEmpty) {
+      if (this.queueTimer !== undefined) clearTimeout(this.queueTimer);
+      this.queueTimer = undefined;
+      this.parent.onPoolEmpty(this);
+    }
+  }
+
+  /** Closes the least recently used idle connection, to make room for another origin. */
+  closeLeastRecentIdle(): boolean {
+    for (const c of this.free) {
+      if (!c.closed && c.active === 0) {
+        c.close('agent-close');
+        return true;
+      }
+    }
+    return false;
+  }
+
+  get idleCount(): number {
+    let n = 0;
+    for (const c of this.conns) if (c.active === 0) n++;
+    return n;
+  }
+
+  stats(): OriginStats {
+    let idle = 0;
+    let busy = 0;
+    let activeStreams = 0;
+    const streamLimits: number[] = [];
+    for (const c of this.conns) {
+      if (c.active === 0) idle++;
+      else busy++;
+      if (c.protocol === 'h2') {
+        activeStreams += c.active;
+        streamLimits.push(c.capacity);
+      }
+    }
+    return {
+      origin: this.origin,
+      protocol: this.protocol,
+      open: this.conns.size,
+      connecting: this.dialing,
+      idle,
+      busy,
+      queued: this.queued,
+      created: this.created,
+      requests: this.requests,
+      reused: this.reused,
+      retried: this.retried,
+      closed: { ...this.closedBy },
+      activeStreams,
+      streamLimits,
+    };
+  }
+}
+
+function sendAfterLivenessTurn(pool: OriginPool, conn: PoolConnection, ex: Exchange): void {
+  pool.resumeDeferredSend(conn, ex);
+}
+
+function onQueueTimer(pool: OriginPool): void {
+  pool.expireWaiters();
+}
