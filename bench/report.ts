@@ -51,7 +51,7 @@ export interface Table {
 function cell(v: string | number): string {
   if (typeof v === 'string') return v;
   if (Number.isNaN(v)) return '-';
-  if (Number.isInteger(v)) return String(v);
+  if (Number.isInteger(v) || Math.abs(v) < 0.0005) return String(Math.round(v)); // no "-0.000"
   const a = Math.abs(v);
   return v.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3);
 }
@@ -84,11 +84,20 @@ export interface RunMeta {
   cpu: string;
   cores: number;
   quick: boolean;
+  /** 1-minute load average when the run started. */
+  loadavg: number;
   [k: string]: unknown;
 }
 
-export function machineMeta(): Pick<RunMeta, 'node' | 'cpu' | 'cores'> {
-  return { node: process.version, cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length };
+export function machineMeta(): Pick<RunMeta, 'node' | 'cpu' | 'cores' | 'loadavg'> {
+  const cores = os.cpus().length;
+  return { node: process.version, cpu: os.cpus()[0]?.model ?? 'unknown', cores, loadavg: os.loadavg()[0]! };
+}
+
+/** A warning when other processes compete for the cores: the numbers are then mostly noise. */
+export function loadWarning(meta: Pick<RunMeta, 'cores' | 'loadavg'>): string | undefined {
+  if (meta.loadavg <= meta.cores * 0.5) return undefined;
+  return `warning: load average ${meta.loadavg.toFixed(1)} on ${meta.cores} cores: other processes compete with the bench.`;
 }
 
 /** Writes bench/results/<timestamp>.json and .md (the folder is created here; git ignores it). */
@@ -109,6 +118,8 @@ export function writeResults(meta: RunMeta, tables: Table[]): { json: string; md
     '',
     `Node ${meta.node}, ${meta.cpu} (${meta.cores} cores)${meta.quick ? ', --quick' : ''}.`,
   ];
+  const warning = loadWarning(meta);
+  if (warning) head.push('', `**${warning}**`);
   writeFileSync(md, `${[...head, ...tables.map((t) => `\n${markdownTable(t)}`)].join('\n')}\n`);
   return { json, md };
 }

@@ -3,13 +3,15 @@
 //   node build/bench/run.js [--quick] [--only=<substring>] [--no-scenarios]
 //
 // --quick        the whole run in under a minute (short runs, 2 rounds)
-// --only=text    only rows whose "<client> body=<size> c=<C>" label, or scenarios whose name, contain it
+// --only=text    only rows whose "<client> <path> c=<C>/" label (e.g. "undici fetch /64k c=16/"), or
+//                scenarios whose name, contain text: --only=warmpool, --only=/64k, --only=c=1/, --only=Nagle,
+//                --only=scenario (all scenarios, no matrix). The ratio needs the undici Pool row.
 // --no-scenarios the throughput matrix only
 //
 // Numbers from one run on one machine are only comparable with each other: read the ratio column.
 import { type ClientSpec, type Runner, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
 import { startServer, withTimeout } from './common.js';
-import { Samples, type Table, machineMeta, median, textTable, writeResults } from './report.js';
+import { Samples, type Table, loadWarning, machineMeta, median, textTable, writeResults } from './report.js';
 import { type Scenario, scenarios } from './scenarios/index.js';
 import { loadWarmpool, warmpoolClient, warmpoolRequest } from './warmpool.js';
 
@@ -82,7 +84,7 @@ async function matrix(origin: string, clients: ClientSpec[]): Promise<Table> {
   const rows: Table['rows'] = [];
   for (const { path, label } of BODY_PATHS) {
     for (const c of CONCURRENCY) {
-      const picked = clients.filter((k) => !only || `${k.name} body=${label} c=${c}`.includes(only));
+      const picked = clients.filter((k) => !only || `${k.name} ${path} c=${c}/`.includes(only));
       if (picked.length === 0) continue;
       process.stdout.write(`body ${label}, c=${c}: `);
       const runners = new Map<ClientSpec, Runner | Error>();
@@ -155,7 +157,8 @@ async function matrix(origin: string, clients: ClientSpec[]): Promise<Table> {
 }
 
 async function main(): Promise<void> {
-  const date = new Date().toISOString();
+  // Taken before the bench loads the machine itself.
+  const meta = { date: new Date().toISOString(), quick, ...config, ...machineMeta() };
   const wp = await loadWarmpool();
   if (wp instanceof Error) console.log(`warmpool not available, its rows are skipped: ${wp.message}`);
   const clients: ClientSpec[] = [
@@ -192,7 +195,9 @@ async function main(): Promise<void> {
     }
   }
 
-  const files = writeResults({ date, quick, ...config, ...machineMeta() }, tables);
+  const warning = loadWarning(meta);
+  if (warning) console.log(`\n${warning}`);
+  const files = writeResults(meta, tables);
   console.log(`\nwrote ${files.json}\n      ${files.md}`);
 }
 

@@ -1,37 +1,15 @@
 // warmpool's adapters. The library is loaded with a dynamic import so that the rest of the bench still
-// runs (and says so) when the library does not build yet.
+// runs (and says so) when the library fails to load.
 import { type ClientSpec, urls } from './clients.js';
 
-// The slice of warmpool's public API (docs/architecture.md) the bench uses.
-interface WpResponse {
-  status: number;
-  body: { bytes(): Promise<Uint8Array>; dump(): unknown };
-}
-interface WpInit {
-  method?: string;
-  headers?: Record<string, string>;
-}
-interface WpAgent {
-  close(): Promise<void>;
-  stats(): unknown;
-}
-interface WpClient {
-  request(path: string, init?: WpInit): Promise<WpResponse>;
-}
-export interface Warmpool {
-  request(url: string, init?: WpInit): Promise<WpResponse>;
-  Agent: new (opts: { maxConnectionsPerOrigin?: number }) => WpAgent;
-  Client: new (opts?: { agent?: WpAgent; baseUrl?: string }) => WpClient;
-  getGlobalAgent(): WpAgent;
-}
+export type Warmpool = typeof import('../src/index.js');
 
 let loaded: Promise<Warmpool | Error> | undefined;
 
 /** warmpool's module, or the Error that kept it from loading. */
 export function loadWarmpool(): Promise<Warmpool | Error> {
-  const spec = '../src/index.js'; // a variable, so tsc does not require the file to exist
-  loaded ??= import(spec).then(
-    (m) => m as Warmpool,
+  loaded ??= import('../src/index.js').then(
+    (m) => m,
     (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
   );
   return loaded;
@@ -43,7 +21,7 @@ async function wp(): Promise<Warmpool> {
   return m;
 }
 
-/** Top-level request(): the global agent, whose per-origin cap is its default (see the label). */
+/** Top-level request(): the global agent, with its default cap of 64 connections per origin. */
 export const warmpoolRequest: ClientSpec = {
   name: 'warmpool request()',
   async create(origin) {

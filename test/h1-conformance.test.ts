@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ParseError, SocketClosedError, UnsupportedError } from '../src/errors.js';
-import type { IncomingHeaders } from '../src/headers.js';
 import { type ResponseHead, ResponseParser, type ResponseParserHandler } from '../src/h1/parser.js';
+import type { IncomingHeaders } from '../src/headers.js';
 import {
   type ConformanceCase,
   DEVIATIONS,
@@ -257,16 +257,13 @@ describe('HTTP/1.1 response conformance corpus (llhttp 9.4.2)', () => {
     const exp = expectedClientOutcome(c);
     const title = `${c.id} ${c.name}${exp.deviation === undefined ? '' : ' [deviation]'}`;
     describe(title, () => {
-      it(
-        exp.deviation === undefined
-          ? 'matches llhttp exactly'
-          : `deviates from llhttp on purpose: ${exp.deviation}`,
-        () => {
-          const llhttp = llhttpClientOutcome(c);
-          if (exp.deviation === undefined) assert.deepEqual(exp.outcome, llhttp);
-          else assert.notDeepEqual(exp.outcome, llhttp);
-        },
-      );
+      it(exp.deviation === undefined
+        ? 'matches llhttp exactly'
+        : `deviates from llhttp on purpose: ${exp.deviation}`, () => {
+        const llhttp = llhttpClientOutcome(c);
+        if (exp.deviation === undefined) assert.deepEqual(exp.outcome, llhttp);
+        else assert.notDeepEqual(exp.outcome, llhttp);
+      });
       it('parses correctly when fed whole', () => {
         assert.deepEqual(observe(c, whole(c.input)), exp.outcome);
       });

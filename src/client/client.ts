@@ -1,8 +1,8 @@
 import type { TlsOptions } from '../dial/dial.js';
 import { AbortedError, InvalidArgumentError } from '../errors.js';
-import type { OutgoingHeaders } from '../headers.js';
 import { BODY_CHUNKED, BODY_NONE, encodeRequestHead } from '../h1/request-head.js';
-import { Agent, getGlobalAgent } from '../pool/agent.js';
+import type { OutgoingHeaders } from '../headers.js';
+import { type Agent, getGlobalAgent } from '../pool/agent.js';
 import { Exchange, type InformationalResponse } from '../pool/exchange.js';
 import { numberOption } from '../pool/options.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM, PreparedBody, type RequestBody } from '../request/body.js';
@@ -67,7 +67,8 @@ export class Client {
     this.agent = options.agent ?? getGlobalAgent();
     if (options.baseUrl !== undefined) {
       const base = parseUrl(options.baseUrl); // validates now rather than on the first request
-      this.baseUrl = options.baseUrl.endsWith('/') && base.path === '/' ? options.baseUrl.slice(0, -1) : options.baseUrl;
+      this.baseUrl =
+        options.baseUrl.endsWith('/') && base.path === '/' ? options.baseUrl.slice(0, -1) : options.baseUrl;
     } else {
       this.baseUrl = undefined;
     }
@@ -106,8 +107,10 @@ export class Client {
         // RFC 9110 §9.3.1: content in a GET has no defined meaning and some servers reject it.
         throw new InvalidArgumentError(`a ${method} request cannot have a body`);
       }
+      // An empty body ('' or a zero-length buffer) on a method that does not anticipate content is
+      // no body at all: no content-length (RFC 9110 §8.6 SHOULD NOT), as for GET and HEAD.
       const framing =
-        body.kind === BODY_KIND_BYTES
+        body.kind === BODY_KIND_BYTES && (body.length > 0 || CONTENT_METHODS.has(method))
           ? body.length
           : body.kind === BODY_KIND_STREAM
             ? BODY_CHUNKED
@@ -157,13 +160,17 @@ export class Client {
     } catch (err) {
       return Promise.reject(err);
     }
+    const promise = ex.promise!; // taken before dispatch: the exchange lets go of it once resolved
     this.agent.dispatch(pool, ex);
-    return ex.promise;
+    return promise;
   }
 }
 
 /** Defaults first, then overrides; a name in both (any case) takes the override's values. */
-export function mergeHeaders(defaults: OutgoingHeaders | undefined, overrides: OutgoingHeaders): OutgoingHeaders {
+export function mergeHeaders(
+  defaults: OutgoingHeaders | undefined,
+  overrides: OutgoingHeaders,
+): OutgoingHeaders {
   if (defaults === undefined) return overrides;
   const merged = new Map<string, [string, string[]]>();
   const add = (h: OutgoingHeaders, replace: boolean): void => {

@@ -66,7 +66,23 @@ function fromUrl(url: URL): { target: Target; host: string } {
   };
 }
 
+/**
+ * ASCII control characters and DEL. The WHATWG URL parser silently removes CR, LF and TAB and
+ * percent-encodes the others, so "http://h/a\r\nX-Injected: 1" would quietly become a request for a
+ * different path: a control character in a URL string is refused instead.
+ */
+const URL_CONTROL = /[\x00-\x1f\x7f]/;
+
+function refuseControls(input: string): void {
+  if (URL_CONTROL.test(input)) {
+    throw new InvalidArgumentError(
+      `invalid URL ${JSON.stringify(input.length > 64 ? `${input.slice(0, 64)}...` : input)}: contains a control character`,
+    );
+  }
+}
+
 function parseWithUrl(input: string | URL): ParsedUrl {
+  if (typeof input === 'string') refuseControls(input);
   let url: URL;
   try {
     url = typeof input === 'string' ? new URL(input) : input;
@@ -77,7 +93,9 @@ function parseWithUrl(input: string | URL): ParsedUrl {
     throw new InvalidArgumentError(`unsupported URL scheme ${url.protocol} (only http: and https:)`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new InvalidArgumentError('credentials in the URL are not sent; pass an authorization header instead');
+    throw new InvalidArgumentError(
+      'credentials in the URL are not sent; pass an authorization header instead',
+    );
   }
   const { target, host } = fromUrl(url);
   return { target, host, path: `${url.pathname}${url.search}`, href: url.href };
@@ -86,6 +104,7 @@ function parseWithUrl(input: string | URL): ParsedUrl {
 /** Resolves `input` against `base` (a Client's baseUrl); absolute inputs stand alone. */
 export function resolveAgainst(base: string | undefined, input: string | URL): string | URL {
   if (base === undefined || typeof input !== 'string') return input;
+  refuseControls(input); // new URL(input, base) below would drop them
   if (input.startsWith('http://') || input.startsWith('https://')) return input;
   if (input.startsWith('/')) return base.endsWith('/') ? base + input.slice(1) : base + input;
   return new URL(input, base.endsWith('/') ? base : `${base}/`).href;

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { AbortedError, ConnectError, ConnectTimeoutError } from '../errors.js';
 import type { Clock } from '../clock.js';
+import { AbortedError, ConnectError, ConnectTimeoutError } from '../errors.js';
 import type { TlsSessionCache } from './tls-session-cache.js';
 
 /** The TLS options that change what connection you get; they are part of the pool key. */
@@ -91,7 +91,10 @@ export function dial(
       const secure = socket as tls.TLSSocket;
       resolve({
         socket,
-        protocol: target.secure && secure.alpnProtocol === 'h2' ? 'h2' : 'http/1.1',
+        // TLS: what ALPN chose. Cleartext: h2 only by prior knowledge (the target offers only 'h2').
+        protocol: (target.secure ? secure.alpnProtocol === 'h2' : target.alpn[0] === 'h2')
+          ? 'h2'
+          : 'http/1.1',
         dnsMs,
         connectMs: tcpDone - (lookupAt >= 0 ? lookupAt : start),
         tlsMs: target.secure ? now - tcpDone : undefined,
@@ -99,18 +102,20 @@ export function dial(
       });
     };
     const onError = (err: Error): void => {
-      finish(
-        new ConnectError(`connect to ${origin} failed: ${err.message}`, { origin, cause: err }),
-      );
+      finish(new ConnectError(`connect to ${origin} failed: ${err.message}`, { origin, cause: err }));
     };
     const onAbort = (): void => {
-      finish(new AbortedError(`request to ${origin} aborted while connecting`, { origin, cause: signal?.reason }));
+      finish(
+        new AbortedError(`request to ${origin} aborted while connecting`, { origin, cause: signal?.reason }),
+      );
     };
     const timer =
       connectTimeout > 0
         ? setTimeout(() => {
             finish(
-              new ConnectTimeoutError(`connect to ${origin} timed out after ${connectTimeout} ms`, { origin }),
+              new ConnectTimeoutError(`connect to ${origin} timed out after ${connectTimeout} ms`, {
+                origin,
+              }),
             );
           }, connectTimeout)
         : undefined;

@@ -1,17 +1,17 @@
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock.js';
-import {
-  BodyTimeoutError,
-  HeadersTimeoutError,
-  SocketClosedError,
-  WarmpoolError,
-} from '../errors.js';
+import { BodyTimeoutError, HeadersTimeoutError, SocketClosedError, WarmpoolError } from '../errors.js';
 import type { IncomingHeaders } from '../headers.js';
-import { BODY_KIND_BYTES, BODY_KIND_STREAM } from '../request/body.js';
-import type { BodySource, ResponseBody } from '../response/body.js';
 import type { CloseReason, ConnectionOwner, PoolConnection } from '../pool/connection.js';
 import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../pool/exchange.js';
-import { ResponseParser, type ParserLimits, type ResponseHead, type ResponseParserHandler } from './parser.js';
+import { BODY_KIND_BYTES, BODY_KIND_STREAM } from '../request/body.js';
+import type { BodySource, ResponseBody } from '../response/body.js';
+import {
+  type ParserLimits,
+  type ResponseHead,
+  ResponseParser,
+  type ResponseParserHandler,
+} from './parser.js';
 
 /** Bodies up to this size are copied into the head's buffer and sent in one write. */
 const COALESCE_LIMIT = 64 * 1024;
@@ -21,13 +21,23 @@ const LAST_CHUNK = '0\r\n\r\n';
 const TIMER_NONE = 0;
 const TIMER_HEADERS = 1;
 const TIMER_BODY = 2;
-const TIMER_IDLE = 3;
 
 /**
  * A body whose consumer stopped reading (socket paused) and then dropped every reference to it would
  * hold its connection forever. While paused, the connection refers to the body only weakly; if the
  * body is collected, this registry closes the connection.
  */
+/**
+ * The parser knows nothing of origins, but every WarmpoolError names one (ParseError,
+ * HeadersOverflowError, UnsupportedError, SocketClosedError from a cut-short body): add it here.
+ */
+function withOrigin(err: unknown, ex: Exchange | null): Error {
+  if (err instanceof WarmpoolError && err.origin === undefined && ex !== null) {
+    (err as { origin: string | undefined }).origin = ex.origin;
+  }
+  return err as Error;
+}
+
 const abandonedBodies = new FinalizationRegistry<H1Connection>((conn) => conn.onBodyCollected());
 let warnedAbandoned = false;
 
@@ -63,10 +73,14 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
   /** A streamed request body is still being written. */
   private sendingBody = false;
 
+  /** Headers/body deadline of the exchange in progress. */
   private timer: NodeJS.Timeout | undefined = undefined;
   private timerMs = 0;
   private timerKind = TIMER_NONE;
   private lastBodyActivity = 0;
+  /** Idle expiry; armed once per idle spell and re-checked when it fires (see armIdleTimer). */
+  private idleTimer: NodeJS.Timeout | undefined = undefined;
+  private idleTimerPending = false;
   private keepsProcessAlive = true;
 
   constructor(
@@ -84,6 +98,7 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     this.onError = this.onError.bind(this);
     this.onClose = this.onClose.bind(this);
     this.onTimer = this.onTimer.bind(this);
+    this.onIdleTimerFired = this.onIdleTimerFired.bind(this);
     this.onDrain = this.onDrain.bind(this);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -154,10 +169,14 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     } catch (err) {
       if (this.ex === ex && !this.closed) {
         this.fail(
-          new WarmpoolError('WARMPOOL_REQUEST_BODY_ERROR', `request body stream failed: ${(err as Error).message}`, {
-            origin: ex.origin,
-            cause: err,
-          }),
+          new WarmpoolError(
+            'WARMPOOL_REQUEST_BODY_ERROR',
+            `request body stream failed: ${(err as Error).message}`,
+            {
+              origin: ex.origin,
+              cause: err,
+            },
+          ),
           'error',
           false,
         );
@@ -192,9 +211,12 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     try {
       consumed = this.parser.execute(data);
     } catch (err) {
-      this.fail(err as Error, 'error', false);
+      this.fail(withOrigin(err, this.ex), 'error', false);
       return;
     }
+    // The body's consumer can end the exchange from inside execute(): a synchronous destroy() in a
+    // 'data' handler, or dump() passing its limit, fails the connection while the parser still runs.
+    if (this.closed) return;
     if (this.completed) {
       if (consumed < data.length) this.reusable = false; // bytes after the response
       this.completeExchange();
@@ -229,11 +251,14 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
       this.id,
       now,
     );
+    // No re-arm: the pending headers timer, when it fires, finds TIMER_BODY and measures the silence
+    // since lastBodyActivity (one timer per connection, refreshed once per request).
     if (ex.bodyTimeout > 0) {
       this.lastBodyActivity = now;
-      this.arm(TIMER_BODY, ex.bodyTimeout);
+      if (this.timerKind === TIMER_HEADERS && this.timerMs <= ex.bodyTimeout) this.timerKind = TIMER_BODY;
+      else this.arm(TIMER_BODY, ex.bodyTimeout);
     } else {
-      this.arm(TIMER_NONE, 0);
+      this.timerKind = TIMER_NONE;
     }
   }
 
@@ -263,9 +288,16 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     ex.finish();
     if (this.sendingBody) this.reusable = false; // the server answered before our body was sent
     if (this.reusable) {
+      if (this.paused) {
+        // The last chunk filled the reader's buffer, but the body is whole: backpressure has nothing
+        // left to hold. A socket left paused would be blind while idle (FIN, RST, stray bytes: a
+        // stale connection handed out) and would never read the next response.
+        this.paused = false;
+        this.socket.resume();
+      }
       this.idleSinceMono = this.clock.monotonicMs();
       this.idleSinceWall = this.clock.wallMs();
-      this.arm(TIMER_NONE, 0);
+      this.timerKind = TIMER_NONE;
       this.owner.onConnectionReleased(this);
     } else {
       this.shutdown('not-reusable');
@@ -327,7 +359,7 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
       try {
         this.parser.finish(); // completes a close-delimited body, or throws what was cut short
       } catch (err) {
-        this.fail(err as Error, 'server-close', true);
+        this.fail(withOrigin(err, this.ex), 'server-close', true);
         return;
       }
       if (this.completed) {
@@ -335,7 +367,12 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
         this.completeExchange();
         return;
       }
-      this.fail(new SocketClosedError(`${this.ex.origin} closed the connection before responding`), 'server-close', true);
+      const origin = this.ex.origin;
+      this.fail(
+        new SocketClosedError(`${origin} closed the connection before responding`, { origin }),
+        'server-close',
+        true,
+      );
       return;
     }
     this.shutdown('server-close');
@@ -361,7 +398,11 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
   private onClose(): void {
     if (this.closed) return;
     if (this.ex !== null) {
-      this.fail(new SocketClosedError(`connection to ${this.ex.origin} closed`, { origin: this.ex.origin }), 'server-close', true);
+      this.fail(
+        new SocketClosedError(`connection to ${this.ex.origin} closed`, { origin: this.ex.origin }),
+        'server-close',
+        true,
+      );
       return;
     }
     this.shutdown('server-close');
@@ -369,7 +410,10 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
 
   // ---- timers ---------------------------------------------------------------------------------
 
-  /** One timer per connection, re-armed (refresh) per request: never a new timer per request. */
+  /**
+   * One deadline timer per connection, re-armed with refresh() per request: never a new timer per
+   * request while the timeouts stay the same.
+   */
   private arm(kind: number, ms: number): void {
     this.timerKind = ms > 0 ? kind : TIMER_NONE;
     if (ms <= 0) return; // a pending timer fires and finds TIMER_NONE
@@ -383,8 +427,28 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     this.timer.unref(); // the socket keeps the process alive while a request is in flight
   }
 
+  /**
+   * The pool calls this each time the connection goes idle. A timer already pending is left alone:
+   * when it fires, the pool re-reads the idle age and re-arms for the remainder, so a connection
+   * that is reused back-to-back costs no timer work per request.
+   */
   armIdleTimer(ms: number): void {
-    this.arm(TIMER_IDLE, ms);
+    if (this.idleTimerPending || ms <= 0) return;
+    this.idleTimerPending = true;
+    if (this.idleTimer !== undefined && this.idleTimerMs === ms) {
+      this.idleTimer.refresh();
+      return;
+    }
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimerMs = ms;
+    this.idleTimer = setTimeout(this.onIdleTimerFired, ms);
+    this.idleTimer.unref();
+  }
+  private idleTimerMs = 0;
+
+  private onIdleTimerFired(): void {
+    this.idleTimerPending = false;
+    if (!this.closed && this.ex === null) this.owner.onIdleTimer(this);
   }
 
   private onTimer(): void {
@@ -403,7 +467,13 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
         }
         return;
       case TIMER_BODY: {
-        if (ex === null || this.paused) return; // a paused body waits on its reader, not the server
+        if (ex === null) return;
+        if (this.paused) {
+          // A paused body waits on its reader, not on the server: keep watching, count no silence.
+          this.lastBodyActivity = this.clock.monotonicMs();
+          this.arm(TIMER_BODY, ex.bodyTimeout);
+          return;
+        }
         const silent = this.clock.monotonicMs() - this.lastBodyActivity;
         if (silent + 1 >= ex.bodyTimeout) {
           this.fail(
@@ -418,9 +488,6 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
         }
         return;
       }
-      case TIMER_IDLE:
-        if (ex === null) this.owner.onIdleTimer(this);
-        return;
     }
   }
 
@@ -452,15 +519,17 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
 
   /**
    * Ends the current exchange with `err`: before the head the exchange is rejected (or retried by the
-   * pool, when `mayRetry` and no response byte has arrived on a reused connection); after it, the
-   * body stream errors. The connection is destroyed either way.
+   * pool, when `mayRetry` and no response byte has arrived on a connection taken from the idle
+   * list); after it, the body stream errors. The connection is destroyed either way.
    */
   private fail(err: Error, reason: CloseReason, mayRetry: boolean): void {
     if (this.closed) return;
     this.closed = true;
     const ex = this.ex;
     const body = this.body ?? this.weakBody?.deref() ?? null;
-    const retryable = mayRetry && !this.parser.receivedAny && this.requestCount > 1;
+    // Retryable only on a connection taken from the idle list (reused, or opened earlier and left
+    // waiting): one dialed for this request has no stale excuse for failing.
+    const retryable = mayRetry && !this.parser.receivedAny && ex !== null && ex.connFromIdle;
     this.ex = null;
     this.body = null;
     this.weakBody = null;
@@ -483,6 +552,8 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     this.timerKind = TIMER_NONE;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     abandonedBodies.unregister(this);
     this.socket.destroy();
     this.onDrain();

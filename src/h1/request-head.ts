@@ -108,7 +108,11 @@ function addHeader(b: HeadBuilder, name: string, value: string): void {
   }
   switch (name.length) {
     case 4:
-      if (equalsLower(name, 'host')) b.hasHost = true;
+      if (equalsLower(name, 'host')) {
+        // RFC 9112 §3.2: a server must reject a request with more than one Host field.
+        if (b.hasHost) throw new InvalidArgumentError('more than one host header');
+        b.hasHost = true;
+      }
       break;
     case 7:
       if (equalsLower(name, 'upgrade')) {

@@ -2,7 +2,8 @@ import type { DialTarget, TlsOptions } from '../dial/dial.js';
 import { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError } from '../errors.js';
 import type { Exchange } from './exchange.js';
-import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
+import { h2Available } from './h2-support.js';
+import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options.js';
 import { OriginPool, type OriginStats, type PoolParent } from './origin-pool.js';
 
 /** Where a request goes: the parts of a URL that choose a connection. */
@@ -71,7 +72,13 @@ export class Agent implements PoolParent {
           )}|${effectiveTls.rejectUnauthorized === false ? 0 : 1}`;
     let pool = this.pools.get(key);
     if (pool === undefined) {
-      pool = new OriginPool(key, target.origin, this.dialTarget(target, effectiveTls, key), this.options, this);
+      pool = new OriginPool(
+        key,
+        target.origin,
+        this.dialTarget(target, effectiveTls, key),
+        this.options,
+        this,
+      );
       this.pools.set(key, pool);
     }
     return pool;
@@ -131,6 +138,12 @@ export class Agent implements PoolParent {
     if (this.openConnections < this.options.maxConnections && Number.isFinite(this.options.maxConnections)) {
       for (const pool of this.pools.values()) pool.openAsNeeded();
     }
+  }
+
+  roomWanted(requester: OriginPool): boolean {
+    if (this.openConnections < this.options.maxConnections) return false;
+    for (const pool of this.pools.values()) if (pool !== requester && pool.waitingForRoom) return true;
+    return false;
   }
 
   onPoolEmpty(pool: OriginPool): void {
@@ -195,14 +208,8 @@ export class Agent implements PoolParent {
   }
 }
 
-/** Set by the HTTP/2 module when it is loaded: until then, ALPN offers only http/1.1. */
-let h2Supported = false;
-export function h2Available(): boolean {
-  return h2Supported;
-}
-export function enableH2(): void {
-  h2Supported = true;
-}
+/** Set by the HTTP/2 module when it is loaded (src/h2/connection.ts): until then, ALPN offers only http/1.1. */
+export { enableH2, h2Available } from './h2-support.js';
 
 let globalAgent: Agent | undefined;
 

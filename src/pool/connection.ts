@@ -33,6 +33,11 @@ export interface PoolConnection {
   readonly serverIdleTimeoutMs: number | undefined;
   /** The server's `Keep-Alive: max=` hint, if it sent one. */
   readonly serverMaxRequests: number | undefined;
+  /**
+   * HTTP/2: settles once the server's first SETTINGS arrived (its stream limit is known); rejects if
+   * the session failed before that. The pool counts the connection as dialing until then.
+   */
+  readonly ready?: Promise<void> | undefined;
   /** Sends an exchange. The pool has checked that a slot is free. */
   dispatch(ex: Exchange): void;
   /** Closes when no exchange is active; HTTP/2 stops taking new streams and drains. */
@@ -59,4 +64,12 @@ export interface ConnectionOwner {
    * options) and either sends it again on a new connection or rejects it.
    */
   onExchangeFailed(ex: Exchange, err: Error, retryable: boolean): void;
+  /**
+   * HTTP/2: the server did not process the exchange (REFUSED_STREAM, or a stream above a GOAWAY's
+   * last-stream-id), or it was never sent (the session failed its liveness PING). The connection has
+   * checked that the body can be sent again and no longer offers a slot to it; the pool sends it
+   * again, first in line, on another connection. `replay`: it had been sent (counted as a retry).
+   * When the pool cannot (the agent is closing), the exchange is rejected with `err`.
+   */
+  resend(ex: Exchange, err: Error, replay: boolean): void;
 }

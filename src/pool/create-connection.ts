@@ -1,5 +1,6 @@
 import type { DialResult } from '../dial/dial.js';
 import { H1Connection } from '../h1/connection.js';
+import { H2Connection } from '../h2/connection.js';
 import type { ConnectionOwner, PoolConnection } from './connection.js';
 import type { ResolvedAgentOptions } from './options.js';
 
@@ -9,8 +10,11 @@ export function createConnection(
   id: number,
   owner: ConnectionOwner,
   options: ResolvedAgentOptions,
-  _origin: string,
+  origin: string,
 ): PoolConnection {
+  if (dialed.protocol === 'h2') {
+    return new H2Connection(id, dialed.socket, owner, options.clock, origin, options.connectTimeout);
+  }
   return new H1Connection(id, dialed.socket, owner, options.clock, {
     maxHeaderSize: options.maxHeaderSize,
     maxHeaderCount: options.maxHeaderCount,

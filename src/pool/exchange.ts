@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { AbortedError } from '../errors.js';
 import type { IncomingHeaders, OutgoingHeaders } from '../headers.js';
 import type { PreparedBody } from '../request/body.js';
-import { ResponseBody, type BodySource } from '../response/body.js';
+import { type BodySource, ResponseBody } from '../response/body.js';
 import { Response, type Timings } from '../response/response.js';
 import type { PoolConnection } from './connection.js';
 
@@ -88,11 +88,18 @@ export class Exchange {
   tlsMs: number | undefined = undefined;
   // connection facts when it was sent, for res.connection
   connReused = false;
+  /**
+   * The connection came from the idle list: it served an earlier request, or it was opened earlier
+   * and waited there unused. Either way the server may have closed it meanwhile, so a failure before
+   * any response byte is the stale-connection kind, retried when safe (DESIGN.md invariant 5).
+   */
+  connFromIdle = false;
   connIdleMs = 0;
   connAgeMs = 0;
   connRequestCount = 0;
 
-  readonly promise: Promise<Response>;
+  /** The caller's promise; null once it resolved (see deliverHead). */
+  promise: Promise<Response> | null;
   private resolveFn!: (r: Response) => void;
   private rejectFn!: (e: Error) => void;
   /** Called when the exchange is abandoned by its caller (abort). Set by whoever holds it now. */
@@ -167,6 +174,13 @@ export class Exchange {
         this.url,
       ),
     );
+    // A resolved promise holds its Response, and so the body, for as long as the promise or either
+    // of its resolving functions is reachable, and the connection reaches this exchange until the
+    // body ends. Let go of all three, or a body dropped unread could never be collected and its
+    // connection never freed (H1Connection holds a paused body only weakly for that reason).
+    this.promise = null;
+    this.resolveFn = settledAlready;
+    this.rejectFn = settledAlready;
     return body;
   }
 
@@ -202,6 +216,8 @@ export class Exchange {
     else this.reject(err);
   }
 }
+
+function settledAlready(): void {}
 
 /** Whoever holds an exchange now: it must release what the exchange holds and settle it with `err`. */
 export interface ExchangeAbortTarget {

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../clock.js';
+import { type Clock, systemClock } from '../clock.js';
 import type { TlsOptions } from '../dial/dial.js';
 import { InvalidArgumentError } from '../errors.js';
 
@@ -78,13 +78,22 @@ export function resolveAgentOptions(o: AgentOptions = {}): ResolvedAgentOptions 
     throw new InvalidArgumentError(`http2 must be 'prior-knowledge' or undefined, got ${String(o.http2)}`);
   }
   return {
-    maxConnectionsPerOrigin: numberOption('maxConnectionsPerOrigin', o.maxConnectionsPerOrigin, d.maxConnectionsPerOrigin, 1),
+    maxConnectionsPerOrigin: numberOption(
+      'maxConnectionsPerOrigin',
+      o.maxConnectionsPerOrigin,
+      d.maxConnectionsPerOrigin,
+      1,
+    ),
     maxConnections: numberOption('maxConnections', o.maxConnections, d.maxConnections, 1),
     maxQueued: numberOption('maxQueued', o.maxQueued, d.maxQueued),
     queueTimeout: numberOption('queueTimeout', o.queueTimeout, d.queueTimeout),
     idleTimeout: numberOption('idleTimeout', o.idleTimeout, d.idleTimeout),
     maxConnectionAge: numberOption('maxConnectionAge', o.maxConnectionAge, d.maxConnectionAge),
-    maxRequestsPerConnection: numberOption('maxRequestsPerConnection', o.maxRequestsPerConnection, d.maxRequestsPerConnection),
+    maxRequestsPerConnection: numberOption(
+      'maxRequestsPerConnection',
+      o.maxRequestsPerConnection,
+      d.maxRequestsPerConnection,
+    ),
     connectTimeout: numberOption('connectTimeout', o.connectTimeout, d.connectTimeout),
     allowHttp2: o.allowHttp2 ?? true,
     http2: o.http2,

@@ -1,5 +1,5 @@
-import { elapsedSince, type Clock } from '../clock.js';
-import { dial, type DialResult, type DialTarget } from '../dial/dial.js';
+import { type Clock, elapsedSince } from '../clock.js';
+import { type DialResult, type DialTarget, dial } from '../dial/dial.js';
 import type { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError, QueueFullError, QueueTimeoutError, WarmpoolError } from '../errors.js';
 import type { CloseReason, ConnectionOwner, PoolConnection } from './connection.js';
@@ -34,10 +34,19 @@ export interface PoolParent {
   reserveConnection(requester: OriginPool): boolean;
   /** A connection (or a dial) ended; origins waiting for room may open one now. */
   releaseConnection(): void;
+  /** Is the total cap reached while another origin waits for room (so an idle connection should go)? */
+  roomWanted(requester: OriginPool): boolean;
   /** The pool has nothing open and nothing waiting. */
   onPoolEmpty(pool: OriginPool): void;
   nextConnectionId(): number;
 }
+
+/**
+ * Connections that went into the idle list before carrying any request (dialed for a waiter that was
+ * served elsewhere, aborted, or timed out). Their first exchange is not on a fresh connection: the
+ * server may have closed them while they waited, like any reused one (see Exchange.connFromIdle).
+ */
+const waitedUnused = new WeakSet<PoolConnection>();
 
 /** Idle connections idle at least this long get a turn of the event loop before reuse (see send()). */
 const LIVENESS_DEFER_AFTER_MS = 250;
@@ -63,8 +72,12 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   private dialing = 0;
   private queueTimer: NodeJS.Timeout | undefined = undefined;
   private readonly dialTimings = new WeakMap<PoolConnection, DialResult>();
+  /** Connections taken by an exchange that waits out its liveness turn (see send()): leased, not idle. */
+  private readonly inLivenessTurn = new Set<PoolConnection>();
   /** What the server chose last time (ALPN); until known, a TLS origin that may speak h2 gets one dial. */
   protocol: 'http/1.1' | 'h2' | 'unknown';
+  /** HTTP/2: the stream limit the last session announced; how many waiters one more session serves. */
+  private h2StreamLimit = 100;
   removed = false;
 
   private created = 0;
@@ -90,7 +103,12 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     private readonly options: ResolvedAgentOptions,
     private readonly parent: PoolParent,
   ) {
-    this.protocol = target.secure && target.alpn.includes('h2') ? 'unknown' : target.alpn.includes('h2') ? 'h2' : 'http/1.1';
+    this.protocol =
+      target.secure && target.alpn.includes('h2')
+        ? 'unknown'
+        : target.alpn.includes('h2')
+          ? 'h2'
+          : 'http/1.1';
   }
 
   private get clock(): Clock {
@@ -101,7 +119,11 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   dispatch(ex: Exchange): void {
     if (this.parent.closing) {
-      ex.reject(new AgentClosedError(`the agent is closed; request to ${this.origin} not sent`, { origin: this.origin }));
+      ex.reject(
+        new AgentClosedError(`the agent is closed; request to ${this.origin} not sent`, {
+          origin: this.origin,
+        }),
+      );
       return;
     }
     this.requests++;
@@ -114,9 +136,12 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     }
     if (this.queued >= this.options.maxQueued) {
       ex.reject(
-        new QueueFullError(`${this.queued} requests already wait for a connection to ${this.origin} (maxQueued)`, {
-          origin: this.origin,
-        }),
+        new QueueFullError(
+          `${this.queued} requests already wait for a connection to ${this.origin} (maxQueued)`,
+          {
+            origin: this.origin,
+          },
+        ),
       );
       return;
     }
@@ -143,7 +168,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
           continue;
         }
       }
-      if (ex.needsNewConnection && conn.requestCount > 0) return null;
+      if (ex.needsNewConnection && !isNewFor(conn, ex)) return null;
       if (conn.active + 1 >= conn.capacity) {
         free.pop();
         this.inFree.delete(conn);
@@ -163,11 +188,16 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     const clock = this.clock;
     const idle = elapsedSince(clock, conn.idleSinceMono, conn.idleSinceWall);
     if (idle >= this.idleLimit(conn)) return 'idle-timeout';
-    if (o.maxConnectionAge > 0 && elapsedSince(clock, conn.createdMono, conn.createdWall) >= o.maxConnectionAge) {
+    if (
+      o.maxConnectionAge > 0 &&
+      elapsedSince(clock, conn.createdMono, conn.createdWall) >= o.maxConnectionAge
+    ) {
       return 'max-age';
     }
-    if (o.maxRequestsPerConnection > 0 && conn.requestCount >= o.maxRequestsPerConnection) return 'max-requests';
-    if (conn.serverMaxRequests !== undefined && conn.requestCount >= conn.serverMaxRequests) return 'max-requests';
+    if (o.maxRequestsPerConnection > 0 && conn.requestCount >= o.maxRequestsPerConnection)
+      return 'max-requests';
+    if (conn.serverMaxRequests !== undefined && conn.requestCount >= conn.serverMaxRequests)
+      return 'max-requests';
     return null;
   }
 
@@ -190,10 +220,14 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   private send(conn: PoolConnection, ex: Exchange): void {
     const clock = this.clock;
     const now = clock.monotonicMs();
-    const idleMs = conn.active === 0 && conn.requestCount > 0 ? elapsedSince(clock, conn.idleSinceMono, conn.idleSinceWall) : 0;
+    const fromIdle = conn.requestCount > 0 || waitedUnused.has(conn);
+    const idleMs =
+      conn.active === 0 && fromIdle ? elapsedSince(clock, conn.idleSinceMono, conn.idleSinceWall) : 0;
     ex.connReused = conn.requestCount > 0;
+    ex.connFromIdle = fromIdle;
     ex.connIdleMs = idleMs;
-    ex.connAgeMs = now - conn.createdMono;
+    // Measured like maxConnectionAge (and like idleMs): the larger of the two clocks, so age >= idle.
+    ex.connAgeMs = elapsedSince(clock, conn.createdMono, conn.createdWall);
     ex.connRequestCount = conn.requestCount + 1;
     ex.dispatchedAt = now;
     if (ex.connReused) this.reused++;
@@ -207,13 +241,14 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       }
     }
     if (idleMs >= LIVENESS_DEFER_AFTER_MS && conn.protocol === 'http/1.1') {
-      // A FIN or RST that reached the kernel while we were busy elsewhere (say, in the timer callback
-      // that issues this request) has not been read yet: libuv polls sockets after timers. One turn
-      // of the loop lets a dead connection report itself before we write on it. Only for connections
-      // idle long enough to be at risk, so back-to-back requests pay nothing.
+      // A FIN or RST that reached the kernel while we were busy elsewhere (say, in the callback that
+      // issues this request) has not been read yet. Letting the loop poll the sockets once lets a dead
+      // connection report itself before we write on it (see livenessTurn for why that may take two
+      // turns). Only for connections idle long enough to be at risk, so back-to-back requests pay nothing.
       ex.connection = conn;
       ex.setAbortTarget(this);
-      setImmediate(sendAfterLivenessTurn, this, conn, ex);
+      this.inLivenessTurn.add(conn);
+      setImmediate(livenessTurn, this, conn, ex, true);
       return;
     }
     conn.dispatch(ex);
@@ -221,6 +256,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   /** Second half of send() for a connection that was given a turn of the loop to report its death. */
   resumeDeferredSend(conn: PoolConnection, ex: Exchange): void {
+    this.inLivenessTurn.delete(conn);
     ex.connection = null;
     ex.setAbortTarget(null);
     if (ex.settled) {
@@ -267,8 +303,8 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
         }
         continue;
       }
-      if (ex.needsNewConnection && conn.requestCount > 0) {
-        if (this.newConnectionWaiters === this.queued) return null; // all need a new one
+      if (ex.needsNewConnection && !isNewFor(conn, ex)) {
+        if (conn.protocol !== 'h2' && this.newConnectionWaiters === this.queued) return null; // all need a new one
         continue;
       }
       if (i === this.queueHead) {
@@ -344,14 +380,17 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   /** Dials as many connections as the waiters need, within the caps. */
   openAsNeeded(): void {
     const max = this.options.maxConnectionsPerOrigin;
+    this.starved = false;
     for (;;) {
       if (this.queued === 0 || this.parent.closing) return;
       // Until the server's protocol is known, a TLS origin that may choose h2 gets one dial: one h2
       // session could carry every waiter.
       if (this.protocol === 'unknown' && this.dialing > 0) return;
       if (this.protocol === 'h2') {
-        if (this.dialing > 0) return;
-        if (this.h2HasRoom()) return;
+        // Sessions being dialed will carry about as many streams as the last one did; a session with
+        // room has taken every waiter it could, except those that must have a new connection.
+        if (this.dialing * this.h2StreamLimit >= this.queued) return;
+        if (this.newConnectionWaiters === 0 && this.h2HasRoom()) return;
       } else if (this.dialing >= this.queued) {
         return;
       }
@@ -360,12 +399,21 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
         if (this.newConnectionWaiters > 0 && this.closeOneIdle('stale')) continue;
         return;
       }
-      if (!this.parent.reserveConnection(this)) return;
+      if (!this.parent.reserveConnection(this)) {
+        this.starved = true; // waits for room under maxConnections (see roomWanted)
+        return;
+      }
       this.dialing++;
       this.created++;
       void this.open();
     }
   }
+
+  /** Waiters here need a connection that only the total cap (maxConnections) keeps from opening. */
+  get waitingForRoom(): boolean {
+    return this.starved && this.queued > 0;
+  }
+  private starved = false;
 
   private h2HasRoom(): boolean {
     for (const c of this.conns) if (!c.closed && c.active < c.capacity && c.protocol === 'h2') return true;
@@ -399,8 +447,8 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       this.onDialFailed(err as Error);
       return;
     }
-    this.dialing--;
     if (this.parent.closing && this.queued === 0) {
+      this.dialing--;
       result.socket.destroy();
       this.parent.releaseConnection();
       this.maybeEmpty();
@@ -408,6 +456,29 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     }
     this.protocol = result.protocol;
     const conn = createConnection(result, this.parent.nextConnectionId(), this, this.options, this.origin);
+    if (conn.ready !== undefined) {
+      // HTTP/2: until the server's SETTINGS arrive we do not know how many streams the session may
+      // carry; it stays a dial (not in `conns`) until then, and a session that fails first is a
+      // failed dial.
+      try {
+        await conn.ready;
+      } catch (err) {
+        this.dialing--;
+        this.parent.releaseConnection();
+        this.onDialFailed(err as Error);
+        return;
+      }
+      if (conn.closed) {
+        // Closed between its SETTINGS and now: its close was not counted (it was not in `conns`).
+        this.dialing--;
+        this.parent.releaseConnection();
+        this.openAsNeeded();
+        this.maybeEmpty();
+        return;
+      }
+      if (conn.capacity > 0) this.h2StreamLimit = conn.capacity;
+    }
+    this.dialing--;
     this.conns.add(conn);
     this.dialTimings.set(conn, result);
     this.onConnectionReleased(conn);
@@ -470,15 +541,28 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       conn.close('agent-close');
       return;
     }
+    if (conn.active === 0 && this.parent.roomWanted(this)) {
+      // At maxConnections with another origin waiting for room: kept idle here, this connection
+      // would make that origin wait for its idle timeout. Its close lets that origin dial.
+      conn.close('agent-close');
+      return;
+    }
     if (conn.active < conn.capacity && !this.inFree.has(conn)) {
       this.inFree.add(conn);
       this.free.push(conn);
+      if (conn.requestCount === 0) waitedUnused.add(conn);
     }
     if (conn.active === 0) {
       conn.armIdleTimer(this.idleLimit(conn));
       conn.setKeepsProcessAlive(false);
     }
-    if (this.newConnectionWaiters > 0) this.openAsNeeded();
+    if (conn.protocol === 'h2') {
+      // A session that stopped taking streams (GOAWAY) or lowered its limit may leave waiters
+      // that another session must serve.
+      if (this.queued > 0) this.openAsNeeded();
+    } else if (this.newConnectionWaiters > 0) {
+      this.openAsNeeded();
+    }
   }
 
   onConnectionClosed(conn: PoolConnection, reason: CloseReason): void {
@@ -522,10 +606,35 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     }
     if (retryable && !ex.retried && err instanceof WarmpoolError) {
       // Say why it was not retried: the caller can decide (or mark the request idempotent).
-      err.message += ex.retrySafe ? '' : ' (not retried: the request is not idempotent or its body cannot be replayed)';
+      err.message += ex.retrySafe
+        ? ''
+        : ' (not retried: the request is not idempotent or its body cannot be replayed)';
     }
     ex.reject(err);
     this.maybeEmpty();
+  }
+
+  resend(ex: Exchange, err: Error, replay: boolean): void {
+    ex.connection = null;
+    ex.setAbortTarget(null);
+    if (ex.settled) return;
+    if (this.parent.closing) {
+      ex.reject(err);
+      this.maybeEmpty();
+      return;
+    }
+    if (ex.connReused) this.reused--; // send() counts the next attempt
+    if (replay) {
+      ex.retried = true;
+      this.retried++;
+    }
+    const conn = this.queued === 0 ? this.takeFree(ex) : null;
+    if (conn !== null) {
+      this.send(conn, ex);
+      return;
+    }
+    this.enqueue(ex, true);
+    this.openAsNeeded();
   }
 
   private dropIdleOlderThan(idleMs: number): void {
@@ -540,7 +649,11 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   /** agent.close(): idle connections close now, busy ones when their exchange ends. */
   closeGracefully(): void {
-    for (const c of [...this.conns]) if (c.active === 0) c.close('agent-close');
+    // A connection in a liveness turn is leased to a request accepted before close(): it closes
+    // when that request is done, like any busy one.
+    for (const c of [...this.conns]) {
+      if (c.active === 0 && !this.inLivenessTurn.has(c)) c.close('agent-close');
+    }
     this.maybeEmpty();
   }
 
@@ -618,10 +731,31 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   }
 }
 
-function sendAfterLivenessTurn(pool: OriginPool, conn: PoolConnection, ex: Exchange): void {
+/**
+ * The liveness turn of send(). Immediates run in the check phase, right after the poll phase that
+ * reads sockets. Issued from a timer callback, the first turn follows a poll; issued from an I/O
+ * callback (the poll phase itself: a server's request handler, a socket's data, a worker's message,
+ * and every promise continuation of those), the first turn ends in that same iteration's check phase
+ * with no poll in between, and only the second follows one. A connection that died in the first turn
+ * skips the second.
+ */
+function livenessTurn(pool: OriginPool, conn: PoolConnection, ex: Exchange, first: boolean): void {
+  if (first && !conn.closed && !ex.settled) {
+    setImmediate(livenessTurn, pool, conn, ex, false);
+    return;
+  }
   pool.resumeDeferredSend(conn, ex);
 }
 
 function onQueueTimer(pool: OriginPool): void {
   pool.expireWaiters();
+}
+
+/**
+ * May `conn` carry `ex`, which must have a new connection (a safe retry)? A connection that never
+ * served anything may; so may an HTTP/2 session opened after the failed attempt was sent (it cannot
+ * be the stale one, and one new session carries every such retry).
+ */
+function isNewFor(conn: PoolConnection, ex: Exchange): boolean {
+  return conn.requestCount === 0 || (conn.protocol === 'h2' && conn.createdMono > ex.dispatchedAt);
 }

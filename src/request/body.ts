@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { InvalidArgumentError } from '../errors.js';
 
 /** What a caller may pass as a request body. A function is a *replayable* stream: it is called once per attempt. */

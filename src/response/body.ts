@@ -13,6 +13,11 @@ export interface BodySource {
 
 const DUMP_LIMIT_DEFAULT = 1024 * 1024;
 
+/** Second half of failFromSource() for a body that had no 'error' listener when it failed. */
+function failLater(body: ResponseBody, err: Error): void {
+  if (!body.destroyed) body.destroy(body.listenerCount('error') > 0 ? err : undefined);
+}
+
 /**
  * A response body: a Node Readable, plus text()/json()/bytes()/arrayBuffer()/dump().
  *
@@ -52,7 +57,13 @@ export class ResponseBody extends Readable {
       if (this.discarding) {
         this.collectedBytes += chunk.length;
         if (this.collectedBytes > this.discardLimit) {
+          // Closing instead of draining is dump()'s documented outcome past its limit, not a failure:
+          // dump() resolves, as it does when the bytes already buffered are over the limit.
+          const settle = this.settle;
+          this.settle = null;
+          this.fail = null;
           this.abandon(new AbortedError('dump() limit exceeded; connection closed instead of drained'));
+          if (settle !== null) settle(null);
         }
         return true;
       }
@@ -85,7 +96,18 @@ export class ResponseBody extends Readable {
       this.fail = null;
       fail(err);
     }
-    this.destroy(err);
+    // 'error' goes only to someone listening (a pipe, an async iterator, an on('error')). A body read
+    // with text()/bytes()/dump(), or not read at all, has no listener: emitting would be an uncaught
+    // exception that kills the process. Such a caller gets `failure` from the promise instead.
+    if (this.listenerCount('error') > 0) {
+      this.destroy(err);
+    } else {
+      // The head and the failure can come in one socket read (a bad chunk size right after the head):
+      // then the caller's `await request()` resumes only after this tick, and its listeners are not
+      // attached yet. Destroying now would close the stream before they are, and a reader that then
+      // attaches 'data'/'end'/'error' would wait forever. Decide a turn later, once it has had its go.
+      setImmediate(failLater, this, err);
+    }
   }
 
   /** True once the connection has delivered the whole body. */

@@ -193,7 +193,11 @@ function persists(version: string, headers: IncomingHeaders, llhttp: boolean): b
 
 function chunkedIsFinal(headers: IncomingHeaders): boolean {
   const codings = listTokens(headers, 'transfer-encoding');
-  return codings.length > 0 && codings[codings.length - 1] === 'chunked' && codings.filter((c) => c === 'chunked').length === 1;
+  return (
+    codings.length > 0 &&
+    codings[codings.length - 1] === 'chunked' &&
+    codings.filter((c) => c === 'chunked').length === 1
+  );
 }
 
 /**
@@ -277,7 +281,9 @@ function deriveOutcome(c: ConformanceCase, llhttp: boolean): ClientOutcome {
   }
   const m = c.messages[k];
   // warmpool speaks HTTP/1.0 and HTTP/1.1 only (see DEVIATIONS), and does not do upgrades.
-  if (!llhttp && m.version !== '1.0' && m.version !== '1.1') return { kind: 'error', error: 'parse', informational };
+  // (llhttp reports RTSP/1.1 and ICE/1.1 as version 1.1, so look at the protocol name on the wire.)
+  const wireStart = c.input.toString('latin1', 0, 64).replace(/^(\r\n)+/, '');
+  if (!llhttp && !/^HTTP\/1\.[01] /.test(wireStart)) return { kind: 'error', error: 'parse', informational };
   if (!llhttp && m.status === 101) return { kind: 'error', error: 'unsupported', informational };
 
   const isLast = k === c.messages.length - 1;
@@ -306,4 +312,40 @@ function deriveOutcome(c: ConformanceCase, llhttp: boolean): ClientOutcome {
     bodyEnd,
     reusable,
   };
+}
+
+// ---- feeding a case in pieces (shared by the parser-level and socket-level tests) ---------------
+
+/** mulberry32: tiny seeded PRNG so the random splits are the same on every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** FNV-1a of the case id: each case gets its own fixed seed. */
+export function seedOf(id: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** Up to `count` distinct seeded cut points in 1..length-1, ascending. */
+export function randomSplitPoints(length: number, seed: number, count = 20): number[] {
+  const rnd = prng(seed);
+  const points = new Set<number>();
+  for (let i = 0; i < count * 4 && points.size < Math.min(count, length - 1); i++) {
+    points.add(1 + Math.floor(rnd() * (length - 1)));
+  }
+  return [...points].sort((x, y) => x - y);
+}
+
+/** Every cut point: one byte per piece. */
+export function everyByte(length: number): number[] {
+  return Array.from({ length: Math.max(0, length - 1) }, (_, i) => i + 1);
 }

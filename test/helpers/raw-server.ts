@@ -13,8 +13,12 @@ import net from 'node:net';
 
 export type RawStep =
   | { kind: 'await-request' }
-  /** Write `data`; `splitAt` cuts it at these byte offsets, with `delayMs` between the pieces. */
-  | { kind: 'write'; data: string | Buffer; splitAt?: number[]; delayMs?: number }
+  /**
+   * Write `data`; `splitAt` cuts it at these byte offsets, with `delayMs` between the pieces.
+   * `pace: 'immediate'` waits one setImmediate between pieces instead: a reader in this process gets
+   * a poll phase between two writes, so it sees each piece as its own chunk, at no timer cost.
+   */
+  | { kind: 'write'; data: string | Buffer; splitAt?: number[]; delayMs?: number; pace?: 'immediate' }
   | { kind: 'delay'; ms: number }
   /** FIN after the writes are flushed. */
   | { kind: 'end' }
@@ -34,6 +38,8 @@ export interface RawConnection {
   received(): Buffer;
   /** The same, as latin1 text. */
   text(): string;
+  /** What the client sent, one Buffer per 'data' event (how the bytes were cut on arrival). */
+  chunks(): Buffer[];
   /** How the socket ended: undefined while open. */
   closed: 'by-client' | 'by-server' | undefined;
   /** Resolves when the script has run to its end (or the socket died). */
@@ -50,11 +56,16 @@ export interface RawServer {
 /** The usual script: wait for one request, write `bytes` in pieces, then end (or the given finish). */
 export function respondWith(
   bytes: string | Buffer,
-  opts: { splitAt?: number[]; delayMs?: number; then?: 'end' | 'reset' | 'keep-open' | 'destroy' } = {},
+  opts: {
+    splitAt?: number[];
+    delayMs?: number;
+    pace?: 'immediate';
+    then?: 'end' | 'reset' | 'keep-open' | 'destroy';
+  } = {},
 ): RawStep[] {
   return [
     { kind: 'await-request' },
-    { kind: 'write', data: bytes, splitAt: opts.splitAt, delayMs: opts.delayMs },
+    { kind: 'write', data: bytes, splitAt: opts.splitAt, delayMs: opts.delayMs, pace: opts.pace },
     { kind: opts.then ?? 'end' },
   ];
 }
@@ -92,6 +103,7 @@ export async function startRawServer(script: RawScript): Promise<RawServer> {
       index: connections.length,
       received,
       text: () => received().toString('latin1'),
+      chunks: () => chunks.slice(),
       closed: undefined,
       done: Promise.resolve(),
     };
@@ -132,6 +144,9 @@ export async function startRawServer(script: RawScript): Promise<RawServer> {
             const cuts = [0, ...(step.splitAt ?? []), data.length];
             for (let i = 0; i + 1 < cuts.length; i++) {
               if (i > 0 && step.delayMs) await sleep(step.delayMs);
+              // (Before the first piece too: a step run from a 'data' callback is in the poll phase,
+              // so without it the first two pieces would reach the reader in one read.)
+              else if (step.pace === 'immediate') await new Promise<void>((r) => setImmediate(r));
               if (dead) return;
               socket.write(data.subarray(cuts[i], cuts[i + 1]));
             }

@@ -1,0 +1,942 @@
+/**
+ * One HTTP/2 connection: a node:http2 ClientHttp2Session over a socket the pool dialed. A lease is
+ * one stream slot; `capacity` is the server's SETTINGS_MAX_CONCURRENT_STREAMS (0 once the session
+ * stops taking streams). Loading this module is what lets ALPN offer h2 (enableH2()).
+ *
+ * Every way a stream can end goes through one of two places:
+ * - `onEnd`: the response arrived whole; the body ends, and the slot is released once our side has
+ *   sent its END_STREAM too (`release`);
+ * - `failStream`: anything else. Before the response head the exchange goes back to the pool, which
+ *   replays it (`resend`: the server never processed it) or retries it (`onExchangeFailed`: the
+ *   session died under it) or rejects it; after the head its body errors.
+ * The slot itself is released exactly once, in `release`, when both directions are done or the
+ * stream has closed ('close' always comes, whoever ended the stream).
+ *
+ * The races, and where they are handled:
+ * - GOAWAY (`onGoaway`): no new streams (capacity 0, so the pool drops the session from its free
+ *   list); streams at or below last-stream-id finish; those above it were never processed and are
+ *   replayed on another session. With an error code node:http2 destroys the session at once: streams
+ *   at or below last-stream-id that had no response yet fail as on a dead connection (the pool
+ *   retries the idempotent ones).
+ * - REFUSED_STREAM on a session that is not going away: the server is over its limit (say, a lowered
+ *   SETTINGS in flight). The session takes no new streams until one of its own ends, and the refused
+ *   one is replayed once, elsewhere.
+ * - A session idle for a while (or whose idle age the two clocks disagree on: a VM freeze or a clock
+ *   step) may be dead without having said so. Before reuse it is checked with a PING; exchanges wait
+ *   for the answer, and if none comes they are sent elsewhere (they were never sent here).
+ * - A session that closes while streams are in flight fails them; those without a response byte on a
+ *   reused session, or after GOAWAY, are retryable (the pool retries only idempotent ones).
+ */
+import { STATUS_CODES } from 'node:http';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { Clock } from '../clock.js';
+import {
+  BodyTimeoutError,
+  ConnectTimeoutError,
+  HeadersTimeoutError,
+  Http2Error,
+  SocketClosedError,
+  WarmpoolError,
+} from '../errors.js';
+import type { IncomingHeaders } from '../headers.js';
+import type { CloseReason, ConnectionOwner, PoolConnection } from '../pool/connection.js';
+import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../pool/exchange.js';
+import { enableH2 } from '../pool/h2-support.js';
+import { BODY_KIND_BYTES, BODY_KIND_NONE, BODY_KIND_STREAM } from '../request/body.js';
+import type { BodySource, ResponseBody } from '../response/body.js';
+import { incomingHeaders, requestHeaders } from './headers.js';
+
+enableH2();
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+/** A server that sets no stream limit gets this many streams per session (as Go's transport does). */
+const UNLIMITED_STREAMS = 1000;
+/** Sessions idle at least this long are PINGed before reuse. */
+const PING_AFTER_IDLE_MS = 1000;
+/** ...and so are sessions whose idle age the two clocks disagree on by this much (a freeze, a step). */
+const CLOCK_DISAGREEMENT_MS = 250;
+/** A PING unanswered this long means the session is dead. */
+const PING_TIMEOUT_MS = 2000;
+/** Times an exchange may be replayed after GOAWAY; a lone REFUSED_STREAM is replayed once. */
+const MAX_GOAWAY_REPLAYS = 3;
+
+const ERROR_NAMES = [
+  'NO_ERROR',
+  'PROTOCOL_ERROR',
+  'INTERNAL_ERROR',
+  'FLOW_CONTROL_ERROR',
+  'SETTINGS_TIMEOUT',
+  'STREAM_CLOSED',
+  'FRAME_SIZE_ERROR',
+  'REFUSED_STREAM',
+  'CANCEL',
+  'COMPRESSION_ERROR',
+  'CONNECT_ERROR',
+  'ENHANCE_YOUR_CALM',
+  'INADEQUATE_SECURITY',
+  'HTTP_1_1_REQUIRED',
+];
+function errorName(code: number): string {
+  return ERROR_NAMES[code] ?? `error code ${code}`;
+}
+
+/** How many times each exchange was replayed on another session. */
+const replays = new WeakMap<Exchange, number>();
+
+/** The stream state hangs off the node stream under this key, so event handlers need no closures. */
+const STATE = Symbol('warmpool.h2.stream');
+interface TaggedStream extends ClientHttp2Stream {
+  [STATE]: H2Stream;
+}
+
+/**
+ * A body whose consumer stopped reading (stream paused) and then dropped every reference to it would
+ * hold its stream slot forever. While paused, the stream refers to the body only weakly; if the body
+ * is collected, this registry resets the stream (as H1Connection does with its connection).
+ */
+const abandonedBodies = new FinalizationRegistry<H2Stream>((s) => s.conn.onBodyCollected(s));
+let warnedAbandoned = false;
+
+/** One exchange on one stream; the body's source (backpressure and cancellation go to the stream). */
+class H2Stream implements BodySource {
+  /** The response body; null while paused (then held by `weakBody`), or once ended or failed. */
+  body: ResponseBody | null = null;
+  weakBody: WeakRef<ResponseBody> | null = null;
+  /** A 1xx or the final head arrived: the server saw the request. */
+  receivedAny = false;
+  /** The final head was delivered (the exchange's promise resolved). */
+  headDelivered = false;
+  /** The exchange is settled: its body ended or failed, or it went back to the pool. */
+  settled = false;
+  /** The response's END_STREAM arrived. */
+  recvDone = false;
+  /** Our END_STREAM was sent. */
+  sendDone = false;
+  /** The slot was given back. */
+  released = false;
+  /** 'close' was emitted. */
+  closed = false;
+  paused = false;
+  bodyOpened = false;
+  lastActivity: number;
+  trailers: IncomingHeaders | undefined = undefined;
+  error: Error | undefined = undefined;
+  drainWaiter: (() => void) | null = null;
+
+  constructor(
+    readonly conn: H2Connection,
+    readonly ex: Exchange,
+    readonly stream: ClientHttp2Stream,
+    readonly sentAt: number,
+  ) {
+    this.lastActivity = sentAt;
+  }
+
+  resumeBody(): void {
+    if (this.paused) this.conn.resumeStream(this);
+  }
+
+  /** The body, strongly held again (null if it was collected, ended or failed). */
+  reclaimBody(): ResponseBody | null {
+    if (this.weakBody !== null) {
+      const body = this.weakBody.deref() ?? null;
+      this.weakBody = null;
+      abandonedBodies.unregister(this);
+      this.body = body;
+    }
+    return this.body;
+  }
+
+  /** While paused: hold the body weakly (see abandonedBodies). */
+  holdWeakly(): void {
+    const body = this.body;
+    if (body === null) return;
+    this.weakBody = new WeakRef(body);
+    abandonedBodies.register(body, this, this);
+    this.body = null;
+  }
+
+  abandonBody(body: ResponseBody, err: Error): void {
+    this.conn.abandonStream(this, body, err);
+  }
+
+  waitDrain(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.drainWaiter = resolve;
+    });
+  }
+
+  wakeWriter(): void {
+    const w = this.drainWaiter;
+    this.drainWaiter = null;
+    if (w !== null) w();
+  }
+}
+
+// Stream event handlers: `this` is the node stream; no closure is made per request.
+function onStreamResponse(this: TaggedStream, headers: IncomingHttpHeaders): void {
+  const s = this[STATE];
+  s.conn.onResponse(s, headers);
+}
+function onStreamHeaders(this: TaggedStream, headers: IncomingHttpHeaders): void {
+  const s = this[STATE];
+  s.conn.onInformation(s, headers);
+}
+function onStreamData(this: TaggedStream, chunk: Buffer): void {
+  const s = this[STATE];
+  s.conn.onData(s, chunk);
+}
+function onStreamTrailers(this: TaggedStream, headers: IncomingHttpHeaders): void {
+  this[STATE].trailers = incomingHeaders(headers);
+}
+function onStreamEnd(this: TaggedStream): void {
+  const s = this[STATE];
+  s.conn.onEnd(s);
+}
+function onStreamFinish(this: TaggedStream): void {
+  const s = this[STATE];
+  s.conn.onSendDone(s);
+}
+function onStreamDrain(this: TaggedStream): void {
+  this[STATE].wakeWriter();
+}
+function onStreamError(this: TaggedStream, err: Error): void {
+  const s = this[STATE];
+  if (s.error === undefined) s.error = err;
+}
+function onStreamClose(this: TaggedStream): void {
+  const s = this[STATE];
+  s.conn.onStreamClose(s);
+}
+
+export class H2Connection implements PoolConnection, ExchangeAbortTarget {
+  readonly protocol = 'h2' as const;
+  active = 0;
+  closed = false;
+  requestCount = 0;
+  readonly createdMono: number;
+  readonly createdWall: number;
+  idleSinceMono: number;
+  idleSinceWall: number;
+  readonly serverIdleTimeoutMs = undefined;
+  readonly serverMaxRequests = undefined;
+  readonly ready: Promise<void>;
+
+  private readonly session: ClientHttp2Session;
+  private readonly scheme: 'https' | 'http';
+  /** The server's SETTINGS_MAX_CONCURRENT_STREAMS. */
+  private streamLimit = 100;
+  /** After a lone REFUSED_STREAM: at most this many streams until the server's next SETTINGS. */
+  private refusedCeiling = Number.POSITIVE_INFINITY;
+  /** No new streams: GOAWAY arrived, or close() was asked while streams were open. */
+  private draining = false;
+  private drainReason: CloseReason = 'server-close';
+  private goawayLastStreamId = -1;
+  private goawayCode = NGHTTP2_NO_ERROR;
+  private sessionError: Error | undefined = undefined;
+  /** The error open streams fail with when we ended the session ourselves. */
+  private closeError: Error | undefined = undefined;
+  private readonly streams = new Map<Exchange, H2Stream>();
+  /** Exchanges holding a slot while a liveness PING is out. */
+  private pending: Exchange[] = [];
+  private pinging = false;
+  private settingsReceived = false;
+  private resolveReady!: () => void;
+  private rejectReady!: (err: Error) => void;
+  private keepsProcessAlive = true;
+
+  private streamTimer: NodeJS.Timeout | undefined = undefined;
+  private streamTimerAt = 0;
+  private idleTimer: NodeJS.Timeout | undefined = undefined;
+  private idleTimerMs = 0;
+  private pingTimer: NodeJS.Timeout | undefined = undefined;
+  private settingsTimer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    socket: Socket,
+    private readonly owner: ConnectionOwner,
+    private readonly clock: Clock,
+    private readonly origin: string,
+    settingsTimeout: number,
+  ) {
+    this.createdMono = this.idleSinceMono = clock.monotonicMs();
+    this.createdWall = this.idleSinceWall = clock.wallMs();
+    this.scheme = socket instanceof TLSSocket ? 'https' : 'http';
+    this.onRemoteSettings = this.onRemoteSettings.bind(this);
+    this.onGoaway = this.onGoaway.bind(this);
+    this.onSessionError = this.onSessionError.bind(this);
+    this.onSessionClose = this.onSessionClose.bind(this);
+    this.onPong = this.onPong.bind(this);
+    this.onPingTimeout = this.onPingTimeout.bind(this);
+    this.onStreamTimer = this.onStreamTimer.bind(this);
+    this.onIdleTimer = this.onIdleTimer.bind(this);
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    const session = http2.connect(origin, {
+      createConnection: () => socket,
+      settings: { enablePush: false },
+    });
+    this.session = session;
+    session.on('remoteSettings', this.onRemoteSettings);
+    session.on('goaway', this.onGoaway);
+    session.on('error', this.onSessionError);
+    session.on('close', this.onSessionClose);
+    if (settingsTimeout > 0) {
+      this.settingsTimer = setTimeout(() => {
+        this.terminate(
+          'error',
+          new ConnectTimeoutError(`no HTTP/2 SETTINGS from ${origin} within ${settingsTimeout} ms`, {
+            origin,
+          }),
+        );
+      }, settingsTimeout);
+    }
+  }
+
+  get capacity(): number {
+    if (this.draining || this.closed || this.session.destroyed) return 0;
+    return this.streamLimit < this.refusedCeiling ? this.streamLimit : this.refusedCeiling;
+  }
+
+  // ---- session events -------------------------------------------------------------------------
+
+  private onRemoteSettings(settings: http2.Settings): void {
+    const max = settings.maxConcurrentStreams;
+    this.streamLimit = max === undefined || max > UNLIMITED_STREAMS ? UNLIMITED_STREAMS : max;
+    this.refusedCeiling = Number.POSITIVE_INFINITY;
+    if (!this.settingsReceived) {
+      this.settingsReceived = true;
+      if (this.settingsTimer !== undefined) clearTimeout(this.settingsTimer);
+      this.settingsTimer = undefined;
+      this.idleSinceMono = this.clock.monotonicMs();
+      this.idleSinceWall = this.clock.wallMs();
+      this.resolveReady();
+      return;
+    }
+    // The limit may have grown: waiters can have the new slots.
+    if (!this.closed && !this.draining && this.active < this.capacity) this.owner.onConnectionReleased(this);
+  }
+
+  private onGoaway(code: number, lastStreamId: number): void {
+    if (this.closed) return;
+    this.goawayLastStreamId = lastStreamId;
+    this.goawayCode = code;
+    const wasDraining = this.draining;
+    this.draining = true;
+    this.drainReason = 'server-close';
+    // Exchanges waiting on a PING were never sent: they go elsewhere now.
+    if (this.pending.length > 0) this.resendPending(this.goawayError());
+    if (this.active === 0) {
+      this.terminate('server-close', undefined);
+      return;
+    }
+    // node:http2 closes the session itself (gracefully for NO_ERROR, at once otherwise); streams
+    // end through onStreamClose. The pool may need another session for its waiters.
+    if (!wasDraining) this.owner.onConnectionReleased(this);
+  }
+
+  private onSessionError(err: Error): void {
+    if (this.sessionError === undefined) this.sessionError = err;
+  }
+
+  private onSessionClose(): void {
+    this.terminate(this.draining ? this.drainReason : 'server-close', undefined);
+  }
+
+  // ---- sending --------------------------------------------------------------------------------
+
+  dispatch(ex: Exchange): void {
+    const wasIdle = this.active === 0;
+    this.active++;
+    this.requestCount++;
+    ex.connection = this;
+    ex.state = EX_SENT;
+    ex.setAbortTarget(this);
+    if (wasIdle && !this.keepsProcessAlive) this.setKeepsProcessAlive(true);
+    if (this.pinging) {
+      this.pending.push(ex);
+      return;
+    }
+    if (wasIdle && this.needsLivenessCheck()) {
+      this.pending.push(ex);
+      this.ping();
+      return;
+    }
+    this.startStream(ex);
+  }
+
+  /** Idle long enough to be at risk, or the clocks disagree on how long (DESIGN.md invariant 4). */
+  private needsLivenessCheck(): boolean {
+    const mono = this.clock.monotonicMs() - this.idleSinceMono;
+    const wall = this.clock.wallMs() - this.idleSinceWall;
+    const gap = mono > wall ? mono - wall : wall - mono;
+    return mono >= PING_AFTER_IDLE_MS || wall >= PING_AFTER_IDLE_MS || gap >= CLOCK_DISAGREEMENT_MS;
+  }
+
+  private startStream(ex: Exchange): void {
+    const body = ex.body;
+    const endStream = body.kind === BODY_KIND_NONE || (body.kind === BODY_KIND_BYTES && body.length === 0);
+    let stream: ClientHttp2Stream;
+    try {
+      stream = this.session.request(requestHeaders(ex, this.scheme), { endStream });
+    } catch (err) {
+      // node:http2 refused the header block, or the session is already closing.
+      this.active--;
+      ex.setAbortTarget(null);
+      ex.connection = null;
+      const e = new Http2Error(`could not open an HTTP/2 stream to ${ex.origin}: ${(err as Error).message}`, {
+        origin: ex.origin,
+        cause: err,
+      });
+      if (this.session.closed || this.session.destroyed) this.owner.resend(ex, e, false);
+      else this.owner.onExchangeFailed(ex, e, false);
+      this.slotFreed();
+      return;
+    }
+    const now = this.clock.monotonicMs();
+    const s = new H2Stream(this, ex, stream, now);
+    (stream as TaggedStream)[STATE] = s;
+    this.streams.set(ex, s);
+    stream.on('response', onStreamResponse);
+    stream.on('headers', onStreamHeaders);
+    stream.on('data', onStreamData);
+    stream.on('trailers', onStreamTrailers);
+    stream.on('end', onStreamEnd);
+    stream.on('finish', onStreamFinish);
+    stream.on('error', onStreamError);
+    stream.on('close', onStreamClose);
+    if (body.kind === BODY_KIND_BYTES && body.length > 0) {
+      stream.end(body.bytes);
+    } else if (body.kind === BODY_KIND_STREAM) {
+      stream.on('drain', onStreamDrain);
+      void this.sendBody(s);
+    }
+    if (ex.headersTimeout > 0) this.armStreamTimer(now + ex.headersTimeout);
+  }
+
+  /** Streams a request body with backpressure, while the response may already be streaming back. */
+  private async sendBody(s: H2Stream): Promise<void> {
+    const stream = s.stream;
+    try {
+      s.bodyOpened = true;
+      for await (const chunk of s.ex.body.openStream()) {
+        if (stream.closed || stream.destroyed) return; // leaving the loop ends (destroys) the source
+        if (chunk.length === 0) continue;
+        if (!stream.write(chunk)) await s.waitDrain();
+      }
+      if (!stream.closed && !stream.destroyed) stream.end();
+    } catch (err) {
+      if (!stream.closed && !stream.destroyed) {
+        this.failStream(
+          s,
+          new WarmpoolError(
+            'WARMPOOL_REQUEST_BODY_ERROR',
+            `request body stream failed: ${(err as Error).message}`,
+            {
+              origin: s.ex.origin,
+              cause: err,
+            },
+          ),
+          false,
+          false,
+        );
+      }
+    }
+  }
+
+  // ---- receiving ------------------------------------------------------------------------------
+
+  onInformation(s: H2Stream, headers: IncomingHttpHeaders): void {
+    s.receivedAny = true;
+    const status = Number(headers[':status']);
+    const ex = s.ex;
+    if (status >= 100 && status < 200 && ex.onInformation !== undefined && !s.settled) {
+      ex.onInformation({ status, statusText: STATUS_CODES[status] ?? '', headers: incomingHeaders(headers) });
+    }
+  }
+
+  onResponse(s: H2Stream, headers: IncomingHttpHeaders): void {
+    s.receivedAny = true;
+    if (s.settled) return;
+    const status = Number(headers[':status']);
+    const now = this.clock.monotonicMs();
+    const ex = s.ex;
+    s.headDelivered = true;
+    s.lastActivity = now;
+    s.body = ex.deliverHead(
+      s,
+      status,
+      STATUS_CODES[status] ?? '',
+      '2',
+      incomingHeaders(headers),
+      'h2',
+      this.id,
+      now,
+    );
+    if (ex.bodyTimeout > 0) this.armStreamTimer(now + ex.bodyTimeout);
+  }
+
+  onData(s: H2Stream, chunk: Buffer): void {
+    const body = s.body ?? s.reclaimBody();
+    if (body === null) return; // abandoned or failed; the stream is being reset
+    if (s.ex.bodyTimeout > 0) s.lastActivity = this.clock.monotonicMs();
+    if (!body.pushChunk(chunk) && !s.paused) {
+      s.paused = true;
+      s.stream.pause(); // node:http2 stops granting flow-control window for it: the server waits
+      s.holdWeakly();
+    }
+  }
+
+  onEnd(s: H2Stream): void {
+    if (s.settled) {
+      s.recvDone = true;
+      this.maybeRelease(s);
+      return;
+    }
+    const code = s.stream.rstCode;
+    if ((code !== undefined && code !== NGHTTP2_NO_ERROR) || this.closeError !== undefined) {
+      // node:http2 also ends the readable side of a stream it resets or destroys (the socket
+      // closed, we destroyed the session): that is not the server's END_STREAM. 'close' follows,
+      // and fails the exchange.
+      return;
+    }
+    s.recvDone = true;
+    if (!s.headDelivered) {
+      this.failStream(
+        s,
+        new Http2Error(`HTTP/2 stream from ${this.origin} ended without a response`),
+        false,
+        false,
+      );
+      return;
+    }
+    s.settled = true;
+    const body = s.reclaimBody();
+    s.body = null;
+    s.ex.finish();
+    this.maybeRelease(s);
+    if (body !== null) body.endFromSource(s.trailers);
+  }
+
+  onSendDone(s: H2Stream): void {
+    s.sendDone = true;
+    this.maybeRelease(s);
+  }
+
+  onStreamClose(s: H2Stream): void {
+    s.closed = true;
+    s.wakeWriter();
+    if (!s.settled) {
+      const stream = s.stream;
+      if (
+        s.headDelivered &&
+        stream.rstCode === NGHTTP2_NO_ERROR &&
+        stream.readableLength === 0 &&
+        !this.closed
+      ) {
+        // Closed cleanly, but node:http2 destroyed it before emitting 'end' (its session went away
+        // right after the last frame): the response was whole.
+        this.onEnd(s);
+      } else {
+        this.failClosedStream(s);
+      }
+    }
+    this.release(s);
+  }
+
+  /** A stream closed before its response was whole: decide whether it was refused, lost, or failed. */
+  private failClosedStream(s: H2Stream): void {
+    const stream = s.stream;
+    const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
+    const id = stream.id;
+    const aboveGoaway = this.goawayLastStreamId >= 0 && id !== undefined && id > this.goawayLastStreamId;
+    const refused = !s.receivedAny && (code === NGHTTP2_REFUSED_STREAM || aboveGoaway);
+    // The session died under the stream (not a reset of this one stream by the server).
+    const sessionLost = this.closed || this.session.destroyed || this.goawayLastStreamId >= 0;
+    const origin = s.ex.origin;
+    let err: Error;
+    if (this.closeError !== undefined) err = this.closeError;
+    else if (refused) {
+      err = new Http2Error(
+        aboveGoaway
+          ? `${origin} sent GOAWAY (${errorName(this.goawayCode)}) before processing the request`
+          : `${origin} refused the HTTP/2 stream (REFUSED_STREAM)`,
+        { origin, cause: s.error },
+      );
+    } else if (this.goawayLastStreamId >= 0) {
+      err = this.goawayError();
+    } else if (sessionLost || code === NGHTTP2_NO_ERROR) {
+      err = new SocketClosedError(`connection to ${origin} closed`, {
+        origin,
+        cause: s.error ?? this.sessionError,
+      });
+    } else {
+      err = new Http2Error(`${origin} reset the HTTP/2 stream (${errorName(code)})`, {
+        origin,
+        cause: s.error,
+      });
+    }
+    if (refused && !aboveGoaway && !this.draining && !this.closed) {
+      // Over the server's limit: no new stream here until one of ours ends or new SETTINGS arrive.
+      const open = this.active - 1;
+      this.refusedCeiling = open > 1 ? open : 1;
+    }
+    const retryable = sessionLost && !s.receivedAny && (s.ex.connReused || this.goawayLastStreamId >= 0);
+    this.failStream(s, err, retryable, refused ? (aboveGoaway ? MAX_GOAWAY_REPLAYS : 1) : 0);
+  }
+
+  private goawayError(): Error {
+    return new Http2Error(
+      `${this.origin} sent GOAWAY (${errorName(this.goawayCode)}); the stream did not complete`,
+      {
+        origin: this.origin,
+        cause: this.sessionError,
+      },
+    );
+  }
+
+  // ---- ending a stream --------------------------------------------------------------------------
+
+  /**
+   * Ends the exchange of `s` with `err` and resets the stream if it is still open. Before the head:
+   * replayed elsewhere when the server never processed it (`maxReplays` > 0 and the body can be sent
+   * again), else handed to the pool (which retries it when `retryable` and safe) or rejected.
+   * The slot is released when the stream closes.
+   */
+  private failStream(s: H2Stream, err: Error, retryable: boolean, maxReplays: number | false): void {
+    if (!s.closed && !s.stream.closed && !s.stream.destroyed) s.stream.close(NGHTTP2_CANCEL);
+    if (s.settled) return;
+    s.settled = true;
+    const ex = s.ex;
+    const body = s.reclaimBody();
+    s.body = null;
+    if (s.headDelivered) {
+      ex.finish();
+      if (body !== null) body.failFromSource(err);
+      return;
+    }
+    ex.setAbortTarget(null);
+    ex.connection = null;
+    if (err instanceof WarmpoolError && err.code === 'WARMPOOL_ABORTED') {
+      ex.reject(err);
+      return;
+    }
+    const replayed = replays.get(ex) ?? 0;
+    if (maxReplays !== false && replayed < maxReplays && (ex.body.replayable || !s.bodyOpened)) {
+      replays.set(ex, replayed + 1);
+      // A lone REFUSED_STREAM goes to another session: this one is over its limit. (After GOAWAY this
+      // one takes no streams anyway, and any other session will do.)
+      if (this.goawayLastStreamId < 0 && !this.closed) ex.needsNewConnection = true;
+      this.owner.resend(ex, err, true);
+      return;
+    }
+    this.owner.onExchangeFailed(ex, err, retryable);
+  }
+
+  private maybeRelease(s: H2Stream): void {
+    if (s.recvDone && s.sendDone) this.release(s);
+  }
+
+  /** Gives the stream's slot back: once per stream. */
+  private release(s: H2Stream): void {
+    if (s.released) return;
+    s.released = true;
+    this.streams.delete(s.ex);
+    this.active--;
+    this.slotFreed();
+  }
+
+  /** A slot became free (stream done, or an exchange left before its stream opened). */
+  private slotFreed(): void {
+    if (this.closed) return;
+    if (this.session.destroyed) {
+      // Its streams are closing before the session's own 'close': take no more.
+      this.terminate(this.draining ? this.drainReason : 'server-close', undefined);
+      return;
+    }
+    if (this.active === 0) {
+      if (this.draining) {
+        this.terminate(this.drainReason, undefined);
+        return;
+      }
+      this.idleSinceMono = this.clock.monotonicMs();
+      this.idleSinceWall = this.clock.wallMs();
+    }
+    if (!this.draining) this.owner.onConnectionReleased(this);
+  }
+
+  // ---- body source ----------------------------------------------------------------------------
+
+  resumeStream(s: H2Stream): void {
+    if (!s.paused) return;
+    s.paused = false;
+    if (s.settled || s.closed) return;
+    if (s.reclaimBody() === null) return; // collected: onBodyCollected resets the stream
+    const ex = s.ex;
+    if (ex.bodyTimeout > 0) {
+      s.lastActivity = this.clock.monotonicMs();
+      this.armStreamTimer(s.lastActivity + ex.bodyTimeout);
+    }
+    s.stream.resume();
+  }
+
+  /** The consumer gave up on the body: reset the stream (the session stays usable). */
+  abandonStream(s: H2Stream, body: ResponseBody, err: Error): void {
+    if (s.reclaimBody() !== body) return;
+    s.body = null;
+    this.failStream(s, err, false, false);
+  }
+
+  /** The consumer dropped a paused body without reading or destroying it. */
+  onBodyCollected(s: H2Stream): void {
+    s.weakBody = null;
+    if (s.settled) return;
+    if (!warnedAbandoned) {
+      warnedAbandoned = true;
+      process.emitWarning(
+        'warmpool: a response body was garbage-collected before it was read; its HTTP/2 stream was reset. ' +
+          'Read, dump() or destroy() every response body.',
+        { code: 'WARMPOOL_BODY_ABANDONED' },
+      );
+    }
+    this.failStream(s, new SocketClosedError('response body was garbage-collected unread'), false, false);
+  }
+
+  abortExchange(ex: Exchange, err: Error): void {
+    const s = this.streams.get(ex);
+    if (s !== undefined) {
+      this.failStream(s, err, false, false);
+      return;
+    }
+    const i = this.pending.indexOf(ex);
+    if (i !== -1) {
+      this.pending.splice(i, 1);
+      this.active--;
+      ex.reject(err);
+      this.slotFreed();
+      return;
+    }
+    ex.reject(err);
+  }
+
+  // ---- liveness -------------------------------------------------------------------------------
+
+  private ping(): void {
+    this.pinging = true;
+    let sent = false;
+    let failure: unknown;
+    try {
+      sent = this.session.ping(this.onPong);
+    } catch (err) {
+      failure = err;
+    }
+    if (!sent) {
+      this.onPong((failure as Error | undefined) ?? new Error('PING not sent'));
+      return;
+    }
+    this.pingTimer = setTimeout(this.onPingTimeout, PING_TIMEOUT_MS);
+    this.pingTimer.unref();
+  }
+
+  private onPingTimeout(): void {
+    this.pingTimer = undefined;
+    this.onPong(new Error(`no PING answer within ${PING_TIMEOUT_MS} ms`));
+  }
+
+  private onPong(err: Error | null): void {
+    if (!this.pinging || this.closed) return;
+    this.pinging = false;
+    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    this.pingTimer = undefined;
+    if (err !== null) {
+      this.terminate(
+        'stale',
+        new SocketClosedError(`HTTP/2 session to ${this.origin} failed its liveness check: ${err.message}`, {
+          origin: this.origin,
+          cause: err,
+        }),
+      );
+      return;
+    }
+    const pending = this.pending;
+    this.pending = [];
+    for (const ex of pending) this.startStream(ex);
+  }
+
+  /** Exchanges that waited on a PING were never sent: the pool sends them elsewhere. */
+  private resendPending(err: Error): void {
+    const pending = this.pending;
+    this.pending = [];
+    this.pinging = false;
+    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    this.pingTimer = undefined;
+    for (const ex of pending) {
+      this.active--;
+      ex.setAbortTarget(null);
+      ex.connection = null;
+      this.owner.resend(ex, err, false);
+    }
+  }
+
+  // ---- timers ---------------------------------------------------------------------------------
+
+  /**
+   * One timer per session for every stream's headers and body timeouts, armed for the earliest
+   * deadline; each firing scans the open streams (at most the stream limit) and re-arms.
+   */
+  private armStreamTimer(at: number): void {
+    if (this.streamTimer !== undefined) {
+      if (this.streamTimerAt <= at) return;
+      clearTimeout(this.streamTimer);
+    }
+    this.streamTimerAt = at;
+    const ms = at - this.clock.monotonicMs();
+    this.streamTimer = setTimeout(this.onStreamTimer, ms > 1 ? ms : 1);
+    this.streamTimer.unref(); // an open stream keeps the session (and the process) alive
+  }
+
+  private onStreamTimer(): void {
+    this.streamTimer = undefined;
+    if (this.closed) return;
+    const now = this.clock.monotonicMs();
+    let next = Number.POSITIVE_INFINITY;
+    let expired: H2Stream[] | null = null;
+    for (const s of this.streams.values()) {
+      if (s.settled) continue;
+      const ex = s.ex;
+      let deadline: number;
+      if (!s.headDelivered) {
+        if (ex.headersTimeout <= 0) continue;
+        deadline = s.sentAt + ex.headersTimeout;
+      } else {
+        if (ex.bodyTimeout <= 0 || s.paused) continue; // a paused body waits on its reader
+        deadline = s.lastActivity + ex.bodyTimeout;
+      }
+      if (deadline <= now + 1) {
+        if (expired === null) expired = [];
+        expired.push(s);
+      } else if (deadline < next) {
+        next = deadline;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.armStreamTimer(next);
+    if (expired === null) return;
+    for (const s of expired) {
+      const ex = s.ex;
+      const err = s.headDelivered
+        ? new BodyTimeoutError(`response body from ${ex.origin} stalled for ${ex.bodyTimeout} ms`, {
+            origin: ex.origin,
+          })
+        : new HeadersTimeoutError(`no response head from ${ex.origin} within ${ex.headersTimeout} ms`, {
+            origin: ex.origin,
+          });
+      this.failStream(s, err, false, false);
+    }
+    // A stream timed out: the whole session may be dead. Check, so the others do not wait as long.
+    if (!this.closed && !this.pinging && !this.draining) this.ping();
+  }
+
+  armIdleTimer(ms: number): void {
+    if (ms <= 0) {
+      if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+      return;
+    }
+    if (this.idleTimer !== undefined && this.idleTimerMs === ms) {
+      this.idleTimer.refresh();
+      return;
+    }
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimerMs = ms;
+    this.idleTimer = setTimeout(this.onIdleTimer, ms);
+    this.idleTimer.unref();
+  }
+
+  private onIdleTimer(): void {
+    if (!this.closed && this.active === 0) this.owner.onIdleTimer(this);
+  }
+
+  // ---- closing --------------------------------------------------------------------------------
+
+  setKeepsProcessAlive(on: boolean): void {
+    this.keepsProcessAlive = on;
+    if (this.session.destroyed) return;
+    if (on) this.session.ref();
+    else this.session.unref();
+  }
+
+  close(reason: CloseReason): void {
+    if (this.closed) return;
+    if (this.active === 0) {
+      this.terminate(reason, undefined);
+      return;
+    }
+    // Streams in flight finish; no new ones start here.
+    if (this.pending.length > 0) {
+      this.resendPending(
+        new SocketClosedError(`connection to ${this.origin} closed`, { origin: this.origin }),
+      );
+      if (this.active === 0) {
+        this.terminate(reason, undefined);
+        return;
+      }
+    }
+    this.draining = true;
+    this.drainReason = reason;
+  }
+
+  destroy(reason: CloseReason, err: Error): void {
+    this.terminate(reason, err);
+  }
+
+  /**
+   * The session is gone or must go now. Open streams fail with `err` (or what the session died of)
+   * as their 'close' events arrive; exchanges waiting on a PING were never sent and go elsewhere.
+   */
+  private terminate(reason: CloseReason, err: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeError = err;
+    for (const t of [this.streamTimer, this.idleTimer, this.pingTimer, this.settingsTimer]) {
+      if (t !== undefined) clearTimeout(t);
+    }
+    this.streamTimer = this.idleTimer = this.pingTimer = this.settingsTimer = undefined;
+    const pending = this.pending;
+    this.pending = [];
+    this.pinging = false;
+    if (!this.session.destroyed) {
+      // With streams open and an error to give them, destroy with it: node:http2 then errors the
+      // streams instead of ending them as if complete.
+      if (err !== undefined && this.streams.size > 0) this.session.destroy(err, NGHTTP2_NO_ERROR);
+      else this.session.destroy();
+    }
+    if (!this.settingsReceived) {
+      // Never offered to the pool: a failed dial.
+      const cause = err ?? this.sessionError;
+      this.rejectReady(
+        cause instanceof WarmpoolError
+          ? cause
+          : new Http2Error(`HTTP/2 session to ${this.origin} ended before the server's SETTINGS`, {
+              origin: this.origin,
+              cause,
+            }),
+      );
+      return;
+    }
+    this.owner.onConnectionClosed(this, reason);
+    const resendErr =
+      err ?? new SocketClosedError(`connection to ${this.origin} closed`, { origin: this.origin });
+    for (const ex of pending) {
+      this.active--;
+      ex.setAbortTarget(null);
+      ex.connection = null;
+      this.owner.resend(ex, resendErr, false);
+    }
+  }
+}
