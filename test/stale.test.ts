@@ -558,6 +558,42 @@ test(
   },
 );
 
+test(
+  'liveness: a POST waiting in line is not handed a connection whose server closed right behind the response',
+  { timeout: T },
+  async () => {
+    // The server answers the GET and closes at once, without saying so. The POST waits in line
+    // (one connection allowed) and is handed the connection from the GET's completion, before its
+    // FIN has been read. A POST cannot be retried, so the pool lets the loop read the FIN first: the
+    // POST goes on a new connection and is processed exactly once.
+    const srv = await startFaultServer({
+      handler: (req) =>
+        req.path === '/last'
+          ? { type: 'respond', body: 'bye', after: 'close-silently' }
+          : { type: 'respond', body: `ok ${req.method}` },
+    });
+    const agent = new Agent({ maxConnectionsPerOrigin: 1 });
+    const client = new Client({ agent });
+    try {
+      await fetchText(client, `${srv.url}/warm`);
+      const id = rid('post');
+      const [get, post] = await Promise.all([
+        fetchText(client, `${srv.url}/last`),
+        fetchText(client, `${srv.url}/p`, { method: 'POST', body: 'x', headers: { 'x-request-id': id } }),
+      ]);
+      assert.equal(get.text, 'bye');
+      assert.equal(post.text, 'ok POST');
+      assert.equal(post.res.retried, false);
+      assert.equal(post.res.connection.reused, false, 'the POST went on a new connection');
+      assert.equal(countOf(srv, id), 1);
+      assert.deepEqual(srv.events('write-after-close'), []);
+    } finally {
+      await agent.destroy();
+      await srv.close();
+    }
+  },
+);
+
 test('retry: a PATCH is not retried either', { timeout: T }, async () => {
   await withFaultServer(async (srv, agent, client) => {
     await fetchText(client, `${srv.url}/warm`);

@@ -587,7 +587,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       const open = this.active - 1;
       this.refusedCeiling = open > 1 ? open : 1;
     }
-    const retryable = sessionLost && !s.receivedAny && (s.ex.connReused || this.goawayLastStreamId >= 0);
+    const retryable = sessionLost && !s.receivedAny && (s.ex.connFromIdle || this.goawayLastStreamId >= 0);
     this.failStream(s, err, retryable, refused ? (aboveGoaway ? MAX_GOAWAY_REPLAYS : 1) : 0);
   }
 

@@ -240,11 +240,16 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
         ex.tlsMs = t.tlsMs;
       }
     }
-    if (idleMs >= LIVENESS_DEFER_AFTER_MS && conn.protocol === 'http/1.1') {
+    if (conn.protocol === 'http/1.1' && fromIdle && (idleMs >= LIVENESS_DEFER_AFTER_MS || !ex.retrySafe)) {
       // A FIN or RST that reached the kernel while we were busy elsewhere (say, in the callback that
       // issues this request) has not been read yet. Letting the loop poll the sockets once lets a dead
       // connection report itself before we write on it (see livenessTurn for why that may take two
-      // turns). Only for connections idle long enough to be at risk, so back-to-back requests pay nothing.
+      // turns). Who pays: connections idle long enough to be at risk; and requests that cannot be
+      // retried (a POST) on any reused connection, because a server that closes right after a
+      // response (its request cap, a reset) sends the FIN just behind the response, and a connection
+      // handed straight to the next request from that response's callback would take the POST to
+      // its death. A retryable request handed over back-to-back goes at once: if it dies, the retry
+      // covers it.
       ex.connection = conn;
       ex.setAbortTarget(this);
       this.inLivenessTurn.add(conn);
