@@ -7,7 +7,7 @@ import { Exchange, type InformationalResponse } from '../pool/exchange.js';
 import { numberOption } from '../pool/options.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM, PreparedBody, type RequestBody } from '../request/body.js';
 import type { Response } from '../response/response.js';
-import { parseUrl, resolveAgainst } from './target.js';
+import { type ParsedUrl, isSimplePath, parseUrl, resolveAgainst } from './target.js';
 
 export interface RequestInit {
   /** Default GET. */
@@ -63,14 +63,28 @@ export class Client {
   readonly retryOnStale: boolean;
   readonly tls: TlsOptions | undefined;
 
+  /** baseUrl parsed once; a request for a plain '/path' only appends to its path. */
+  private readonly base: ParsedUrl | undefined;
+  /** baseUrl's path without a trailing '/', the prefix of every relative request path. */
+  private readonly basePath: string;
+  /** baseUrl without a trailing '/', the prefix of every relative request's res.url. */
+  private readonly baseHref: string;
+
   constructor(options: ClientOptions = {}) {
     this.agent = options.agent ?? getGlobalAgent();
     if (options.baseUrl !== undefined) {
       const base = parseUrl(options.baseUrl); // validates now rather than on the first request
       this.baseUrl =
         options.baseUrl.endsWith('/') && base.path === '/' ? options.baseUrl.slice(0, -1) : options.baseUrl;
+      // A base with a query string cannot be a plain prefix: such requests take resolveAgainst().
+      this.base = base.path.indexOf('?') === -1 ? base : undefined;
+      this.basePath = base.path.endsWith('/') ? base.path.slice(0, -1) : base.path;
+      this.baseHref = options.baseUrl.endsWith('/') ? options.baseUrl.slice(0, -1) : options.baseUrl;
     } else {
       this.baseUrl = undefined;
+      this.base = undefined;
+      this.basePath = '';
+      this.baseHref = '';
     }
     this.headers = options.headers;
     this.headersTimeout = numberOption('headersTimeout', options.headersTimeout, DEFAULT_HEADERS_TIMEOUT);
@@ -101,7 +115,11 @@ export class Client {
     let pool: ReturnType<Agent['poolFor']>;
     try {
       const method = init.method === undefined ? 'GET' : init.method;
-      const parsed = parseUrl(resolveAgainst(this.baseUrl, url));
+      const base = this.base;
+      const parsed: ParsedUrl =
+        base !== undefined && typeof url === 'string' && isSimplePath(url)
+          ? { target: base.target, host: base.host, path: this.basePath + url, href: this.baseHref + url }
+          : parseUrl(resolveAgainst(this.baseUrl, url));
       const body = PreparedBody.from(init.body);
       if (body.kind !== 0 && (method === 'GET' || method === 'HEAD') && init.body !== '') {
         // RFC 9110 §9.3.1: content in a GET has no defined meaning and some servers reject it.
@@ -135,28 +153,25 @@ export class Client {
           }),
         );
       }
-      ex = new Exchange(
-        {
-          url: parsed.href,
-          origin: parsed.target.origin,
-          method,
-          path: parsed.path,
-          authority: parsed.host,
-          head: encoded.head,
-          bodyFraming: encoded.bodyLength,
-          body,
-          connectionClose: encoded.connectionClose,
-          headers,
-          idempotent: init.idempotent,
-          retryOnStale: init.retryOnStale ?? this.retryOnStale,
-          headersTimeout: numberOption('headersTimeout', init.headersTimeout, this.headersTimeout),
-          bodyTimeout: numberOption('bodyTimeout', init.bodyTimeout, this.bodyTimeout),
-          highWaterMark: init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
-          signal,
-          onInformation: init.onInformation,
-        },
-        this.agent.options.clock,
-      );
+      ex = new Exchange({
+        url: parsed.href,
+        origin: parsed.target.origin,
+        method,
+        path: parsed.path,
+        authority: parsed.host,
+        head: encoded.head,
+        bodyFraming: encoded.bodyLength,
+        body,
+        connectionClose: encoded.connectionClose,
+        headers,
+        idempotent: init.idempotent,
+        retryOnStale: init.retryOnStale ?? this.retryOnStale,
+        headersTimeout: numberOption('headersTimeout', init.headersTimeout, this.headersTimeout),
+        bodyTimeout: numberOption('bodyTimeout', init.bodyTimeout, this.bodyTimeout),
+        highWaterMark: init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+        signal,
+        onInformation: init.onInformation,
+      });
     } catch (err) {
       return Promise.reject(err);
     }

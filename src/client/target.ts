@@ -20,7 +20,20 @@ const authorities = new Map<string, { target: Target; host: string }>();
 const MAX_AUTHORITIES = 512;
 /** Characters that make a URL simple enough for the fast path (no userinfo, IDN, escapes or fragments). */
 const SIMPLE_AUTHORITY = /^[a-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9a-f:.]+\](:[0-9]{1,5})?$/;
-const SIMPLE_PATH = /^\/[\x21-\x7e]*$/;
+
+/**
+ * A path that needs no normalizing: starts with '/', visible ASCII only, no '#'. Anything else
+ * (spaces to percent-encode, dot segments are kept as sent, control characters to refuse) takes
+ * the URL parser's slow path.
+ */
+export function isSimplePath(path: string): boolean {
+  if (path.charCodeAt(0) !== 0x2f) return false;
+  for (let i = 1; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 0x23) return false;
+  }
+  return true;
+}
 
 export function parseUrl(input: string | URL): ParsedUrl {
   if (typeof input === 'string') {
@@ -36,7 +49,7 @@ export function parseUrl(input: string | URL): ParsedUrl {
       if (slash === -1) slash = input.length;
       const authority = input.slice(schemeEnd, slash);
       const path = slash === input.length ? '/' : input.slice(slash);
-      if (SIMPLE_PATH.test(path) && path.indexOf('#') === -1) {
+      if (isSimplePath(path)) {
         const key = secure ? `s${authority}` : authority;
         let known = authorities.get(key);
         if (known === undefined && SIMPLE_AUTHORITY.test(authority)) {

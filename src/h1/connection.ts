@@ -78,6 +78,8 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
   private timerMs = 0;
   private timerKind = TIMER_NONE;
   private lastBodyActivity = 0;
+  /** lastBodyActivity already stands for this socket read (one clock reading per read, at most). */
+  private activityNoted = false;
   /** Idle expiry; armed once per idle spell and re-checked when it fires (see armIdleTimer). */
   private idleTimer: NodeJS.Timeout | undefined = undefined;
   private idleTimerPending = false;
@@ -208,6 +210,7 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
       return;
     }
     let consumed: number;
+    this.activityNoted = false;
     try {
       consumed = this.parser.execute(data);
     } catch (err) {
@@ -255,6 +258,7 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     // since lastBodyActivity (one timer per connection, refreshed once per request).
     if (ex.bodyTimeout > 0) {
       this.lastBodyActivity = now;
+      this.activityNoted = true;
       if (this.timerKind === TIMER_HEADERS && this.timerMs <= ex.bodyTimeout) this.timerKind = TIMER_BODY;
       else this.arm(TIMER_BODY, ex.bodyTimeout);
     } else {
@@ -263,7 +267,10 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
   }
 
   onBody(chunk: Buffer): void {
-    if (this.timerKind === TIMER_BODY) this.lastBodyActivity = this.clock.monotonicMs();
+    if (this.timerKind === TIMER_BODY && !this.activityNoted) {
+      this.activityNoted = true;
+      this.lastBodyActivity = this.clock.monotonicMs();
+    }
     const body = this.body;
     if (body !== null && !body.pushChunk(chunk) && !this.paused) {
       this.paused = true;

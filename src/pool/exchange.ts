@@ -1,4 +1,3 @@
-import type { Clock } from '../clock.js';
 import { AbortedError } from '../errors.js';
 import type { IncomingHeaders, OutgoingHeaders } from '../headers.js';
 import type { PreparedBody } from '../request/body.js';
@@ -81,7 +80,8 @@ export class Exchange {
   queueDeadline = 0;
 
   // timings
-  readonly queuedAt: number;
+  /** When the pool first took it (monotonic ms); set by OriginPool.dispatch from its clock reading. */
+  queuedAt = 0;
   dispatchedAt = 0;
   dnsMs: number | undefined = undefined;
   connectMs: number | undefined = undefined;
@@ -105,7 +105,7 @@ export class Exchange {
   /** Called when the exchange is abandoned by its caller (abort). Set by whoever holds it now. */
   private abortTarget: ExchangeAbortTarget | null = null;
 
-  constructor(init: ExchangeInit, clock: Clock) {
+  constructor(init: ExchangeInit) {
     this.url = init.url;
     this.origin = init.origin;
     this.method = init.method;
@@ -124,7 +124,6 @@ export class Exchange {
     this.onInformation = init.onInformation;
     this.retrySafe =
       init.retryOnStale && (init.idempotent ?? IDEMPOTENT.has(init.method)) && init.body.replayable;
-    this.queuedAt = clock.monotonicMs();
     this.promise = new Promise<Response>((resolve, reject) => {
       this.resolveFn = resolve;
       this.rejectFn = reject;

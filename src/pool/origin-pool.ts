@@ -115,6 +115,25 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     return this.options.clock;
   }
 
+  /**
+   * The clocks as last read by readClocks(). Reading a clock costs about as much as parsing a header
+   * field on some VMs, so one reading serves every decision of one dispatch (freshness, age, timings).
+   */
+  private nowMono = 0;
+  private nowWall = 0;
+  private readClocks(): void {
+    this.nowMono = this.clock.monotonicMs();
+    this.nowWall = this.clock.wallMs();
+  }
+
+  /** Larger of the two clocks' time since (mono, wall), by the last readClocks(): never too young. */
+  private since(mono: number, wall: number): number {
+    const m = this.nowMono - mono;
+    const w = this.nowWall - wall;
+    const larger = m > w ? m : w;
+    return larger > 0 ? larger : 0;
+  }
+
   // ---- taking a connection --------------------------------------------------------------------
 
   dispatch(ex: Exchange): void {
@@ -127,6 +146,8 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       return;
     }
     this.requests++;
+    this.readClocks();
+    if (ex.queuedAt === 0) ex.queuedAt = this.nowMono;
     if (this.queued === 0) {
       const conn = this.takeFree(ex);
       if (conn !== null) {
@@ -182,16 +203,12 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
    * Why an idle connection must not be used again, or null. Idle age is the larger of the monotonic
    * and wall-clock time since it went idle (DESIGN.md invariant 4): after a VM freeze the monotonic
    * clock has not moved, but the wall clock has, and so has the server's idle timer.
+   * Reads the clocks as of the last readClocks().
    */
   private retireReason(conn: PoolConnection): CloseReason | null {
     const o = this.options;
-    const clock = this.clock;
-    const idle = elapsedSince(clock, conn.idleSinceMono, conn.idleSinceWall);
-    if (idle >= this.idleLimit(conn)) return 'idle-timeout';
-    if (
-      o.maxConnectionAge > 0 &&
-      elapsedSince(clock, conn.createdMono, conn.createdWall) >= o.maxConnectionAge
-    ) {
+    if (this.since(conn.idleSinceMono, conn.idleSinceWall) >= this.idleLimit(conn)) return 'idle-timeout';
+    if (o.maxConnectionAge > 0 && this.since(conn.createdMono, conn.createdWall) >= o.maxConnectionAge) {
       return 'max-age';
     }
     if (o.maxRequestsPerConnection > 0 && conn.requestCount >= o.maxRequestsPerConnection)
@@ -218,16 +235,14 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   /** Sends on `conn`, recording for the response what the connection was when it was taken. */
   private send(conn: PoolConnection, ex: Exchange): void {
-    const clock = this.clock;
-    const now = clock.monotonicMs();
+    const now = this.nowMono;
     const fromIdle = conn.requestCount > 0 || waitedUnused.has(conn);
-    const idleMs =
-      conn.active === 0 && fromIdle ? elapsedSince(clock, conn.idleSinceMono, conn.idleSinceWall) : 0;
+    const idleMs = conn.active === 0 && fromIdle ? this.since(conn.idleSinceMono, conn.idleSinceWall) : 0;
     ex.connReused = conn.requestCount > 0;
     ex.connFromIdle = fromIdle;
     ex.connIdleMs = idleMs;
     // Measured like maxConnectionAge (and like idleMs): the larger of the two clocks, so age >= idle.
-    ex.connAgeMs = elapsedSince(clock, conn.createdMono, conn.createdWall);
+    ex.connAgeMs = this.since(conn.createdMono, conn.createdWall);
     ex.connRequestCount = conn.requestCount + 1;
     ex.dispatchedAt = now;
     if (ex.connReused) this.reused++;
@@ -529,6 +544,14 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   onConnectionReleased(conn: PoolConnection): void {
     if (conn.closed) return;
+    if (conn.active === 0 && conn.idleSinceMono >= this.nowMono) {
+      // It went idle just now and read both clocks doing so: that reading is "now" for everything
+      // below, and spares reading them again on every response.
+      this.nowMono = conn.idleSinceMono;
+      this.nowWall = conn.idleSinceWall;
+    } else {
+      this.readClocks();
+    }
     if (conn.active === 0) {
       const why = this.retireReason(conn);
       if (why !== null) {
@@ -586,10 +609,11 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   onIdleTimer(conn: PoolConnection): void {
     if (conn.closed || conn.active > 0) return;
+    this.readClocks();
     const why = this.retireReason(conn);
     if (why !== null) conn.close(why);
     else {
-      const idle = elapsedSince(this.clock, conn.idleSinceMono, conn.idleSinceWall);
+      const idle = this.since(conn.idleSinceMono, conn.idleSinceWall);
       conn.armIdleTimer(Math.max(1, this.idleLimit(conn) - idle));
     }
   }
@@ -633,6 +657,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       ex.retried = true;
       this.retried++;
     }
+    this.readClocks();
     const conn = this.queued === 0 ? this.takeFree(ex) : null;
     if (conn !== null) {
       this.send(conn, ex);

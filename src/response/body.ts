@@ -21,9 +21,15 @@ function failLater(body: ResponseBody, err: Error): void {
 /**
  * A response body: a Node Readable, plus text()/json()/bytes()/arrayBuffer()/dump().
  *
- * Why the collector: most callers read a body whole with text()/json()/bytes(). When they do so
- * before reading it as a stream, chunks go straight from the connection into an array, skipping the
- * Readable buffer machinery, and are joined once at the end.
+ * Why chunks are held back: most callers read a body whole with text()/json()/bytes(), often after
+ * the whole (small) body has already arrived with its head. Pushing each chunk through the Readable
+ * machinery and pulling it out again costs several microseconds per response, more than parsing it.
+ * So chunks wait in `held` until somebody reads the body *as a stream* (the first `_read()`: a 'data'
+ * listener, pipe(), read(), for-await), and only then go through push(). A whole-body reader takes
+ * `held` directly and never touches the stream.
+ *
+ * Backpressure is the same either way: past `highWaterMark` bytes held or buffered, the socket is
+ * paused until the reader asks for more. A pending text()/bytes() wants everything and never pauses.
  *
  * The lease: the connection is released when its last byte has been received, whether or not the
  * consumer has read it yet. Until then, a consumer that stops reading holds the connection
@@ -34,44 +40,48 @@ export class ResponseBody extends Readable {
   trailers: IncomingHeaders | undefined = undefined;
 
   private source: BodySource | null;
+  private readonly limit: number;
   private received = false; // the connection delivered the last byte
   private failure: Error | null = null;
-  private collecting: Buffer[] | null = null;
-  private collectedBytes = 0;
+  /** Chunks not yet handed to the Readable (or to a whole-body reader). */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** Somebody reads the body as a stream: chunks go through push() from now on. */
+  private streaming = false;
+  /** A whole-body reader (text/bytes/dump) has taken, or is taking, the body. */
+  private consumed = false;
   private discarding = false;
   private discardLimit = 0;
-  private consumed = false;
   private settle: ((value: Buffer | null) => void) | null = null;
   private fail: ((err: Error) => void) | null = null;
 
   constructor(source: BodySource, highWaterMark: number) {
     super({ highWaterMark });
     this.source = source;
+    this.limit = highWaterMark;
   }
 
   // ---- connection side -------------------------------------------------------------------------
 
   /** A chunk arrived. Returns false when the reader wants no more for now (pause the socket). */
   pushChunk(chunk: Buffer): boolean {
-    if (this.collecting !== null) {
-      if (this.discarding) {
-        this.collectedBytes += chunk.length;
-        if (this.collectedBytes > this.discardLimit) {
-          // Closing instead of draining is dump()'s documented outcome past its limit, not a failure:
-          // dump() resolves, as it does when the bytes already buffered are over the limit.
-          const settle = this.settle;
-          this.settle = null;
-          this.fail = null;
-          this.abandon(new AbortedError('dump() limit exceeded; connection closed instead of drained'));
-          if (settle !== null) settle(null);
-        }
-        return true;
+    if (this.streaming) return this.push(chunk);
+    if (this.discarding) {
+      this.heldBytes += chunk.length;
+      if (this.heldBytes > this.discardLimit) {
+        // Closing instead of draining is dump()'s documented outcome past its limit, not a failure:
+        // dump() resolves, as it does when the bytes already received are over the limit.
+        const settle = this.settle;
+        this.settle = null;
+        this.fail = null;
+        this.abandon(new AbortedError('dump() limit exceeded; connection closed instead of drained'));
+        if (settle !== null) settle(null);
       }
-      this.collecting.push(chunk);
-      this.collectedBytes += chunk.length;
       return true;
     }
-    return this.push(chunk);
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    return this.settle !== null || this.heldBytes < this.limit;
   }
 
   /** The body ended as its framing said. The lease has been released by the connection. */
@@ -79,10 +89,13 @@ export class ResponseBody extends Readable {
     this.received = true;
     this.trailers = trailers;
     this.source = null;
-    if (this.collecting !== null) {
-      this.finishCollect();
-    } else {
+    if (this.streaming) {
       this.push(null);
+    } else if (this.settle !== null) {
+      const settle = this.settle;
+      this.settle = null;
+      this.fail = null;
+      settle(this.takeHeld());
     }
   }
 
@@ -118,6 +131,16 @@ export class ResponseBody extends Readable {
   // ---- Readable ----------------------------------------------------------------------------------
 
   override _read(): void {
+    if (!this.streaming) {
+      // The first read as a stream: what was held goes through the Readable now, in order.
+      this.streaming = true;
+      const held = this.takeHeldChunks();
+      for (let i = 0; i < held.length; i++) this.push(held[i]);
+      if (this.received || this.consumed) {
+        this.push(null);
+        return;
+      }
+    }
     this.source?.resumeBody();
   }
 
@@ -125,6 +148,7 @@ export class ResponseBody extends Readable {
     if (!this.received && this.source !== null) {
       this.abandon(err ?? new AbortedError('response body destroyed before its end'));
     }
+    this.held = [];
     callback(err);
   }
 
@@ -172,8 +196,8 @@ export class ResponseBody extends Readable {
   }
 
   private collect(discard: boolean, limit: number): Promise<Buffer | null> {
-    if (this.consumed || this.readableDidRead || this.readableFlowing !== null) {
-      if (discard && this.readableEnded) return Promise.resolve(null);
+    if (this.consumed || this.streaming) {
+      if (discard && (this.consumed || this.readableEnded)) return Promise.resolve(null);
       if (!discard && (this.consumed || this.readableEnded)) {
         return Promise.reject(new WarmpoolError('WARMPOOL_BODY_USED', 'the response body was already read'));
       }
@@ -181,21 +205,17 @@ export class ResponseBody extends Readable {
     }
     this.consumed = true;
     if (this.failure !== null) return Promise.reject(this.failure);
-    // Chunks that arrived before the caller asked sit in the Readable buffer: take them first.
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    for (let c = this.read() as Buffer | null; c !== null; c = this.read() as Buffer | null) {
-      chunks.push(c);
-      bytes += c.length;
-    }
-    this.collecting = chunks;
-    this.collectedBytes = bytes;
-    this.discarding = discard;
-    this.discardLimit = limit;
-    if (this.received) return Promise.resolve(this.takeCollected());
-    if (discard && bytes > limit) {
-      this.abandon(new AbortedError('dump() limit exceeded; connection closed instead of drained'));
-      return Promise.resolve(null);
+    if (this.received) return Promise.resolve(discard ? this.dropHeld() : this.takeHeld());
+    if (discard) {
+      const bytes = this.heldBytes;
+      this.dropHeld();
+      this.heldBytes = bytes; // counted against the limit from here on
+      this.discarding = true;
+      this.discardLimit = limit;
+      if (bytes > limit) {
+        this.abandon(new AbortedError('dump() limit exceeded; connection closed instead of drained'));
+        return Promise.resolve(null);
+      }
     }
     return new Promise<Buffer | null>((resolve, reject) => {
       this.settle = resolve;
@@ -204,23 +224,27 @@ export class ResponseBody extends Readable {
     });
   }
 
-  private finishCollect(): void {
-    const settle = this.settle;
-    this.settle = null;
-    this.fail = null;
-    const value = this.takeCollected();
-    if (settle !== null) settle(value);
+  /** The held chunks as one Buffer (for a discarding reader, null), leaving none held. */
+  private takeHeld(): Buffer | null {
+    if (this.discarding) return this.dropHeld();
+    const held = this.held;
+    const bytes = this.heldBytes;
+    this.held = [];
+    this.heldBytes = 0;
+    return held.length === 1 ? held[0]! : Buffer.concat(held, bytes);
   }
 
-  private takeCollected(): Buffer | null {
-    const chunks = this.collecting!;
-    const discard = this.discarding;
-    this.collecting = [];
-    // The stream was bypassed; end it so 'end'/'close' listeners still fire.
-    this.push(null);
-    this.resume();
-    if (discard) return null;
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.collectedBytes);
+  private takeHeldChunks(): Buffer[] {
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    return held;
+  }
+
+  private dropHeld(): null {
+    this.held = [];
+    this.heldBytes = 0;
+    return null;
   }
 
   private async collectByIteration(discard: boolean): Promise<Buffer | null> {
