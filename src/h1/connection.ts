@@ -65,6 +65,8 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
   private body: ResponseBody | null = null;
   private weakBody: WeakRef<ResponseBody> | null = null;
   private paused = false;
+  /** The body's reader is full; pause the socket once the current read is parsed (see onBody). */
+  private wantPause = false;
   /** The current exchange may leave the connection reusable. */
   private reusable = true;
   /** Set by onComplete inside parser.execute(); handled once execute() has returned. */
@@ -221,13 +223,19 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     // 'data' handler, or dump() passing its limit, fails the connection while the parser still runs.
     if (this.closed) return;
     if (this.completed) {
+      this.wantPause = false; // nothing more to read for this body: pausing would only cost syscalls
       if (consumed < data.length) this.reusable = false; // bytes after the response
       this.completeExchange();
-    } else if (this.paused && this.body !== null) {
-      // The reader is full. Hold the body weakly until it asks for more (see abandonedBodies).
-      this.weakBody = new WeakRef(this.body);
-      abandonedBodies.register(this.body, this, this);
-      this.body = null;
+    } else if (this.wantPause) {
+      this.wantPause = false;
+      this.paused = true;
+      this.socket.pause();
+      if (this.body !== null) {
+        // The reader is full. Hold the body weakly until it asks for more (see abandonedBodies).
+        this.weakBody = new WeakRef(this.body);
+        abandonedBodies.register(this.body, this, this);
+        this.body = null;
+      }
     }
   }
 
@@ -271,11 +279,10 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
       this.activityNoted = true;
       this.lastBodyActivity = this.clock.monotonicMs();
     }
+    // The pause itself waits until execute() returns (onData): if this chunk ends the body, there
+    // is nothing left to hold back and the pause would be two wasted syscalls.
     const body = this.body;
-    if (body !== null && !body.pushChunk(chunk) && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
+    if (body !== null && !body.pushChunk(chunk) && !this.paused) this.wantPause = true;
   }
 
   onComplete(trailers: IncomingHeaders | undefined, reusable: boolean): void {
@@ -316,6 +323,7 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
   // ---- body source ----------------------------------------------------------------------------
 
   resumeBody(): void {
+    this.wantPause = false; // asked for more before the pause took effect
     if (!this.paused || this.closed) return;
     if (this.weakBody !== null) {
       const body = this.weakBody.deref();
