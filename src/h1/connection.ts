@@ -261,6 +261,7 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
       'http/1.1',
       this.id,
       now,
+      this.parser.bodyLength,
     );
     // No re-arm: the pending headers timer, when it fires, finds TIMER_BODY and measures the silence
     // since lastBodyActivity (one timer per connection, refreshed once per request).

@@ -174,6 +174,14 @@ export class ResponseParser {
   }
 
   /**
+   * Inside onHead: the body's exact length when its framing gives one (Content-Length, or 0 when
+   * there is no body), else -1 (chunked, or delimited by the close).
+   */
+  get bodyLength(): number {
+    return this.state === S_BODY_LENGTH ? this.bodyTotal : this.state === S_COMPLETE ? 0 : -1;
+  }
+
+  /**
    * Arm for the response to one request. Resets all per-message state. A dead parser stays dead:
    * after a parse error the byte stream has no trustworthy message boundary left.
    */

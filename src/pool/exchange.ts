@@ -146,9 +146,10 @@ export class Exchange {
     protocol: 'http/1.1' | 'h2',
     connectionId: number,
     now: number,
+    bodyLength = -1,
   ): ResponseBody {
     this.state = EX_STREAMING;
-    const body = new ResponseBody(source, this.highWaterMark);
+    const body = new ResponseBody(source, this.highWaterMark, bodyLength);
     const timings: Timings = { queuedMs: this.dispatchedAt - this.queuedAt, ttfbMs: now - this.dispatchedAt };
     if (this.dnsMs !== undefined) timings.dnsMs = this.dnsMs;
     if (this.connectMs !== undefined) timings.connectMs = this.connectMs;

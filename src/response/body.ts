@@ -12,6 +12,8 @@ export interface BodySource {
 }
 
 const DUMP_LIMIT_DEFAULT = 1024 * 1024;
+/** Bodies of a known length up to this size are gathered straight into one buffer of that size. */
+const GATHER_LIMIT = 1024 * 1024;
 
 /** Second half of failFromSource() for a body that had no 'error' listener when it failed. */
 function failLater(body: ResponseBody, err: Error): void {
@@ -46,6 +48,15 @@ export class ResponseBody extends Readable {
   /** Chunks not yet handed to the Readable (or to a whole-body reader). */
   private held: Buffer[] = [];
   private heldBytes = 0;
+  /**
+   * For a body of known length (Content-Length, up to GATHER_LIMIT): the one buffer it is gathered
+   * into, instead of `held`. Chunks are views into the socket's 64 KiB read buffers; holding them
+   * would keep each of those alive until the body is read (and a 12-byte body held by its caller
+   * would pin 64 KiB). Copying each chunk once into its place costs what the final concat would have,
+   * and lets every read buffer die young.
+   */
+  private gathered: Buffer | null = null;
+  private readonly expectedLength: number;
   /** Somebody reads the body as a stream: chunks go through push() from now on. */
   private streaming = false;
   /** A whole-body reader (text/bytes/dump) has taken, or is taking, the body. */
@@ -55,10 +66,12 @@ export class ResponseBody extends Readable {
   private settle: ((value: Buffer | null) => void) | null = null;
   private fail: ((err: Error) => void) | null = null;
 
-  constructor(source: BodySource, highWaterMark: number) {
+  /** `expectedLength`: the body's length when its framing gives one, else -1. */
+  constructor(source: BodySource, highWaterMark: number, expectedLength = -1) {
     super({ highWaterMark });
     this.source = source;
     this.limit = highWaterMark;
+    this.expectedLength = expectedLength > 0 && expectedLength <= GATHER_LIMIT ? expectedLength : -1;
   }
 
   // ---- connection side -------------------------------------------------------------------------
@@ -79,7 +92,14 @@ export class ResponseBody extends Readable {
       }
       return true;
     }
-    this.held.push(chunk);
+    const expected = this.expectedLength;
+    if (expected > 0 && this.heldBytes + chunk.length <= expected && this.held.length === 0) {
+      if (this.gathered === null) this.gathered = Buffer.allocUnsafe(expected);
+      chunk.copy(this.gathered, this.heldBytes);
+    } else {
+      if (this.gathered !== null) this.held.push(this.takeGathered());
+      this.held.push(chunk);
+    }
     this.heldBytes += chunk.length;
     return this.settle !== null || this.heldBytes < this.limit;
   }
@@ -149,6 +169,7 @@ export class ResponseBody extends Readable {
       this.abandon(err ?? new AbortedError('response body destroyed before its end'));
     }
     this.held = [];
+    this.gathered = null;
     callback(err);
   }
 
@@ -227,6 +248,11 @@ export class ResponseBody extends Readable {
   /** The held chunks as one Buffer (for a discarding reader, null), leaving none held. */
   private takeHeld(): Buffer | null {
     if (this.discarding) return this.dropHeld();
+    if (this.gathered !== null) {
+      const whole = this.takeGathered();
+      this.heldBytes = 0;
+      return whole;
+    }
     const held = this.held;
     const bytes = this.heldBytes;
     this.held = [];
@@ -234,8 +260,15 @@ export class ResponseBody extends Readable {
     return held.length === 1 ? held[0]! : Buffer.concat(held, bytes);
   }
 
+  /** The gathered bytes so far (the whole buffer when complete), gathering stopped. */
+  private takeGathered(): Buffer {
+    const g = this.gathered!;
+    this.gathered = null;
+    return this.heldBytes === g.length ? g : g.subarray(0, this.heldBytes);
+  }
+
   private takeHeldChunks(): Buffer[] {
-    const held = this.held;
+    const held = this.gathered !== null ? [this.takeGathered(), ...this.held] : this.held;
     this.held = [];
     this.heldBytes = 0;
     return held;
@@ -243,6 +276,7 @@ export class ResponseBody extends Readable {
 
   private dropHeld(): null {
     this.held = [];
+    this.gathered = null;
     this.heldBytes = 0;
     return null;
   }

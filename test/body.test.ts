@@ -1,0 +1,143 @@
+/**
+ * The response body's two paths: chunks held back until the body is read as a stream (or taken whole
+ * by text()/bytes()), and bodies of known length gathered into one buffer. Every size and framing is
+ * read every way, against a real node:http server, and must come out byte for byte.
+ */
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { after, before, describe, it } from 'node:test';
+import { Agent, Client, type Response } from '../src/index.js';
+import { type TestHttpServer, startHttpServer } from './helpers/http-server.js';
+
+/** Deterministic bytes, so a misplaced or missing chunk changes the content, not only the length. */
+function pattern(size: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 31 + (i >> 8)) & 0xff;
+  return b;
+}
+
+const SIZES = [0, 1, 12, 64 * 1024 - 1, 64 * 1024, 200 * 1024, 1024 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024];
+
+let server: TestHttpServer;
+let agent: Agent;
+let client: Client;
+
+before(async () => {
+  server = await startHttpServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const body = pattern(Number(url.searchParams.get('size')));
+    if (url.searchParams.get('framing') === 'chunked') {
+      // Several writes of uneven sizes, so chunk boundaries fall inside the reads.
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let at = 0;
+      for (let n = 1; at < body.length; n = n * 3 + 7) {
+        res.write(body.subarray(at, Math.min(body.length, at + n)));
+        at += n;
+      }
+      res.end();
+    } else {
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+    }
+  });
+  agent = new Agent();
+  client = new Client({ agent, baseUrl: server.url });
+});
+
+after(async () => {
+  await agent.close();
+  await server.close();
+});
+
+const get = (size: number, framing: string): Promise<Response> =>
+  client.request(`/?size=${size}&framing=${framing}`);
+const waitForBody = (res: Response) =>
+  new Promise<void>((resolve) => {
+    const check = () => (res.body.complete ? resolve() : setTimeout(check, 2));
+    check();
+  });
+
+async function collectStream(res: Response): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of res.body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+for (const framing of ['length', 'chunked']) {
+  describe(`body framed by ${framing === 'length' ? 'Content-Length' : 'chunked encoding'}`, () => {
+    for (const size of SIZES) {
+      it(`${size} bytes: bytes() right away returns them all, in order`, async () => {
+        const res = await get(size, framing);
+        assert.deepEqual(await res.body.bytes(), pattern(size));
+      });
+
+      it(`${size} bytes: text() after the body has arrived returns them all`, async () => {
+        const res = await get(size, framing);
+        if (size <= 64 * 1024) await waitForBody(res); // larger ones pause until read
+        assert.equal(await res.body.text(), pattern(size).toString('utf8'));
+      });
+
+      it(`${size} bytes: for-await reads them all and the stream ends`, async () => {
+        const res = await get(size, framing);
+        assert.deepEqual(await collectStream(res), pattern(size));
+        assert.equal(res.body.readableEnded, true);
+      });
+
+      it(`${size} bytes: a 'data' listener attached after the body arrived gets every byte, then 'end'`, async () => {
+        const res = await get(size, framing);
+        if (size <= 64 * 1024) await waitForBody(res);
+        const chunks: Buffer[] = [];
+        await new Promise<void>((resolve, reject) => {
+          res.body.on('data', (c: Buffer) => chunks.push(c));
+          res.body.on('end', resolve);
+          res.body.on('error', reject);
+        });
+        assert.deepEqual(Buffer.concat(chunks), pattern(size));
+      });
+    }
+  });
+}
+
+describe('body reader rules', () => {
+  it('a slow pipe() destination gets every byte (backpressure both ways) and the connection is reused', async () => {
+    const size = 3 * 1024 * 1024;
+    const res = await get(size, 'length');
+    const chunks: Buffer[] = [];
+    await pipeline(
+      res.body,
+      new Writable({
+        highWaterMark: 1024,
+        write(chunk: Buffer, _enc, cb) {
+          chunks.push(chunk);
+          setImmediate(cb);
+        },
+      }),
+    );
+    assert.deepEqual(Buffer.concat(chunks), pattern(size));
+    const again = await get(12, 'length');
+    await again.body.dump();
+    assert.equal(again.connection.reused, true);
+  });
+
+  it('bytes() twice: the second fails with WARMPOOL_BODY_USED', async () => {
+    const res = await get(12, 'length');
+    await res.body.bytes();
+    await assert.rejects(res.body.bytes(), { code: 'WARMPOOL_BODY_USED' });
+  });
+
+  it('bytes() after the stream was partly read returns the rest', async () => {
+    const res = await get(200 * 1024, 'length');
+    const first = await new Promise<Buffer>((resolve) => res.body.once('data', resolve));
+    res.body.pause();
+    const rest = await res.body.bytes();
+    assert.deepEqual(Buffer.concat([first, rest]), pattern(200 * 1024));
+  });
+
+  it('a small body gathered whole does not share memory with the socket read buffer', async () => {
+    const res = await get(12, 'length');
+    const bytes = await res.body.bytes();
+    // A view into the socket's read buffer would sit in a 64 KiB ArrayBuffer and pin it.
+    assert.ok(bytes.buffer.byteLength < 64 * 1024, `backed by ${bytes.buffer.byteLength} bytes`);
+  });
+});
