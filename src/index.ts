@@ -15,3 +15,11 @@ export type { IncomingHeaders, OutgoingHeaders } from './headers.js';
 export type { TlsOptions } from './dial/dial.js';
 export { systemClock, type Clock } from './clock.js';
 export * from './errors.js';
+export {
+  probeKeepAlive,
+  classifyKeepAlive,
+  type KeepAliveProbeOptions,
+  type KeepAliveProbeResult,
+  type KeepAliveModeResult,
+  type KeepAliveVerdict,
+} from './probe/keep-alive-probe.js';

@@ -20,20 +20,9 @@ import {
   repoRootFrom,
   toIncomingHeaders,
 } from './helpers/conformance-cases.js';
+import { prng } from './helpers/prng.js';
 
 const cases = loadConformanceCases(repoRootFrom(import.meta.url));
-
-/** mulberry32: tiny seeded PRNG so the random splits are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function seedOf(id: string): number {
   let h = 2166136261;

@@ -11,23 +11,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Agent, Client, type WarmpoolError } from '../src/index.js';
 import { nginxOrSkip, startNginx } from './helpers/nginx.js';
+import { prng } from './helpers/prng.js';
 
 const BURSTS = 12;
 const WORKERS = 4;
 const PER_WORKER_PER_BURST = 5;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** mulberry32, seeded: the pauses are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test(
   'nginx keepalive_timeout 1s / keepalive_requests 3: a storm across both boundaries, zero failures',

@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Agent, Client, WarmpoolError } from '../src/index.js';
 import { type FaultAction, startFaultServer } from './helpers/fault-server.js';
+import { prng } from './helpers/prng.js';
 
 const TARGET_REQUESTS = 20_000;
 const TIME_CAP_MS = 50_000;
@@ -25,18 +26,6 @@ const PAUSE_PROBABILITY = 0.01;
 /** Every this many requests, all workers pause together (a lull) for KEEP_ALIVE_MS +- 50 ms. */
 const LULL_EVERY = 400;
 const POST_SHARE = 0.4;
-
-/** mulberry32: a seeded PRNG, so a failing run can be replayed with the same seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -312,8 +312,8 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     if (ex.needsNewConnection) this.newConnectionWaiters++;
   }
 
-  /** The first waiter `conn` may serve, removed from the queue; null if none. */
-  private takeWaiter(conn: PoolConnection): Exchange | null {
+  /** The first waiter `conn` may serve (with `conn` null: the first waiter), removed from the queue; null if none. */
+  private takeWaiter(conn: PoolConnection | null): Exchange | null {
     const q = this.queue;
     for (let i = this.queueHead; i < q.length; i++) {
       const ex = q[i]!;
@@ -323,7 +323,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
         }
         continue;
       }
-      if (ex.needsNewConnection && !isNewFor(conn, ex)) {
+      if (conn !== null && ex.needsNewConnection && !isNewFor(conn, ex)) {
         if (conn.protocol !== 'h2' && this.newConnectionWaiters === this.queued) return null; // all need a new one
         continue;
       }
@@ -516,28 +516,13 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     }
     const failAll = this.conns.size === 0 && this.dialing === 0;
     for (;;) {
-      const ex = this.takeAnyWaiter();
+      const ex = this.takeWaiter(null);
       if (ex === null) break;
       ex.reject(err);
       if (!failAll) break;
     }
     this.openAsNeeded();
     this.maybeEmpty();
-  }
-
-  private takeAnyWaiter(): Exchange | null {
-    const q = this.queue;
-    while (this.queueHead < q.length) {
-      const ex = q[this.queueHead]!;
-      q[this.queueHead++] = undefined as unknown as Exchange;
-      if (ex.cancelled) continue;
-      this.queued--;
-      if (ex.needsNewConnection) this.newConnectionWaiters--;
-      this.compactQueue();
-      return ex;
-    }
-    this.compactQueue();
-    return null;
   }
 
   // ---- connection callbacks -------------------------------------------------------------------
@@ -690,7 +675,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   /** agent.destroy(): everything ends now with `err`. */
   destroyAll(err: Error): void {
     for (;;) {
-      const ex = this.takeAnyWaiter();
+      const ex = this.takeWaiter(null);
       if (ex === null) break;
       ex.reject(err);
     }

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IncomingHeaders } from '../../src/headers.js';
+import { prng } from './prng.js';
 
 export interface WireMessage {
   status: number;
@@ -316,18 +317,6 @@ function deriveOutcome(c: ConformanceCase, llhttp: boolean): ClientOutcome {
 
 // ---- feeding a case in pieces (shared by the parser-level and socket-level tests) ---------------
 
-/** mulberry32: tiny seeded PRNG so the random splits are the same on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** FNV-1a of the case id: each case gets its own fixed seed. */
 export function seedOf(id: string): number {
   let h = 2166136261;
@@ -349,3 +338,5 @@ export function randomSplitPoints(length: number, seed: number, count = 20): num
 export function everyByte(length: number): number[] {
   return Array.from({ length: Math.max(0, length - 1) }, (_, i) => i + 1);
 }
+
+export { prng };
