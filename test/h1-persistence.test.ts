@@ -263,6 +263,35 @@ describe('request writer: the exact bytes', () => {
     });
   });
 
+  it('a stream yielding more than its caller content-length fails the request before the extra bytes are sent', async () => {
+    await withServer(answers([OK]), async (ctx) => {
+      await rejectsWith(
+        ctx.client.request(`${ctx.url}/s`, {
+          method: 'POST',
+          headers: { 'content-length': '5' },
+          body: Readable.from([Buffer.from('abc'), Buffer.from('defg')]),
+        }),
+        'WARMPOOL_REQUEST_BODY_ERROR',
+      );
+      await waitFor(() => ctx.server.connections[0].closed !== undefined);
+      // The server saw the head and the first chunk, never a byte past the declared length.
+      assert.ok(ctx.server.connections[0].text().endsWith('\r\n\r\nabc'));
+    });
+  });
+
+  it('a stream ending short of its caller content-length fails the request', async () => {
+    await withServer(answers([OK]), async (ctx) => {
+      await rejectsWith(
+        ctx.client.request(`${ctx.url}/s`, {
+          method: 'POST',
+          headers: { 'content-length': '9' },
+          body: Readable.from([Buffer.from('abc'), Buffer.from('defg')]),
+        }),
+        'WARMPOOL_REQUEST_BODY_ERROR',
+      );
+    });
+  });
+
   it('a request with Connection: close is the last on its connection (the client closes it)', async () => {
     await withServer(answers([OK]), async (ctx) => {
       const res = await ctx.client.request(`${ctx.url}/`, { headers: { connection: 'close' } });

@@ -150,11 +150,21 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
   /** Streams a request body (chunked, or raw when the caller set Content-Length), with backpressure. */
   private async sendStream(ex: Exchange): Promise<void> {
     const chunked = ex.bodyFraming === -2;
+    // With a caller-given Content-Length the stream must yield exactly that many bytes: one byte more
+    // would be read by the server as the start of the next request, one fewer leaves it waiting.
+    const declared = chunked ? -1 : ex.bodyFraming;
+    let sent = 0;
     this.sendingBody = true;
     try {
       for await (const chunk of ex.body.openStream()) {
         if (this.ex !== ex || this.closed) return;
         if (chunk.length === 0) continue;
+        sent += chunk.length;
+        if (declared >= 0 && sent > declared) {
+          throw new Error(
+            `the stream yielded more than the ${declared} bytes its content-length header declared`,
+          );
+        }
         const socket = this.socket;
         let flushed: boolean;
         if (chunked) {
@@ -169,6 +179,11 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
         if (!flushed) await this.waitDrain();
       }
       if (this.ex !== ex || this.closed) return;
+      if (declared >= 0 && sent !== declared) {
+        throw new Error(
+          `the stream ended after ${sent} of the ${declared} bytes its content-length header declared`,
+        );
+      }
       if (chunked) this.socket.write(LAST_CHUNK, 'latin1');
     } catch (err) {
       if (this.ex === ex && !this.closed) {
