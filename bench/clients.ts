@@ -5,6 +5,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { Pool, Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
+import { checkBodyLength } from './common.js';
 
 export interface Runner {
   /**
@@ -43,7 +44,7 @@ export const undiciPool: ClientSpec = {
     return {
       async request(path, _w, headers) {
         const { body } = await pool.request({ path, method: 'GET', headers });
-        await body.arrayBuffer();
+        checkBodyLength(path, (await body.arrayBuffer()).byteLength);
       },
       close: () => pool.close(),
     };
@@ -58,7 +59,7 @@ export const undiciFetchSpec: ClientSpec = {
     return {
       async request(path, _w, headers) {
         const res = await undiciFetch(url(path), { dispatcher, headers });
-        await res.arrayBuffer();
+        checkBodyLength(path, (await res.arrayBuffer()).byteLength);
       },
       close: () => dispatcher.close(),
     };
@@ -74,8 +75,18 @@ export const nodeHttp: ClientSpec = {
       request: (path, _w, headers) =>
         new Promise<void>((resolve, reject) => {
           const req = http.get({ agent, hostname, port, path, headers }, (res) => {
-            res.on('data', noop); // consume: flowing mode reads every chunk
-            res.on('end', resolve);
+            let received = 0;
+            res.on('data', (c: Buffer) => {
+              received += c.length; // consume: flowing mode reads every chunk
+            });
+            res.on('end', () => {
+              try {
+                checkBodyLength(path, received);
+                resolve();
+              } catch (err) {
+                reject(err);
+              }
+            });
             res.on('error', reject);
           });
           req.on('error', reject);

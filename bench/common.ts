@@ -1,10 +1,22 @@
 // Shared by the orchestrator, the scenarios and the server: the server's paths, and a handle to a
 // server child process.
 import { type ChildProcess, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The paths the bench server knows, and their body sizes in bytes. */
 export const BODIES: Record<string, number> = { '/12': 12, '/64k': 64 * 1024 };
+
+/**
+ * Every client's body must come out whole: a client that drops bytes would look fast. Throws (the
+ * request counts as an error in the table) when a known path's body has the wrong length.
+ */
+export function checkBodyLength(path: string, received: number): void {
+  const expected = BODIES[path];
+  if (expected !== undefined && received !== expected) {
+    throw new Error(`body of ${path}: received ${received} bytes, expected ${expected}`);
+  }
+}
 
 export interface ServerOptions {
   /** noDelay false, head and body in two writes. */
@@ -28,16 +40,39 @@ export interface ServerHandle {
 }
 
 /** Forks build/bench/server.js (this file's compiled sibling) and waits for its port. */
-export async function startServer(opts: ServerOptions = {}): Promise<ServerHandle> {
-  const file = fileURLToPath(new URL('./server.js', import.meta.url));
-  const child = fork(file, [JSON.stringify(opts)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export function startServer(opts: ServerOptions = {}): Promise<ServerHandle> {
+  return forkServer('./server.js', [JSON.stringify(opts)], 'http');
+}
+
+/** Forks build/bench/h2-server.js: HTTP/2 over TLS (ALPN h2) with the test certificate (benchCa()). */
+export function startH2Server(): Promise<ServerHandle> {
+  return forkServer('./h2-server.js', [], 'https');
+}
+
+/** The test certificate and key (test/fixtures, for localhost and 127.0.0.1), read from the repo root. */
+export function benchCert(): { cert: Buffer; key: Buffer } {
+  const dir = new URL('../../test/fixtures/', import.meta.url); // from build/bench/
+  return {
+    cert: readFileSync(new URL('localhost-cert.pem', dir)),
+    key: readFileSync(new URL('localhost-key.pem', dir)),
+  };
+}
+
+/** What a client must trust to talk to the HTTP/2 bench server. */
+export function benchCa(): Buffer {
+  return benchCert().cert;
+}
+
+async function forkServer(script: string, args: string[], scheme: 'http' | 'https'): Promise<ServerHandle> {
+  const file = fileURLToPath(new URL(script, import.meta.url));
+  const child = fork(file, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`bench server exited early (code ${code})`)));
   });
   return {
     port,
-    origin: `http://127.0.0.1:${port}`,
+    origin: `${scheme}://127.0.0.1:${port}`,
     stats: () => ask<{ stats: ServerStats }>(child, 'stats').then((m) => m.stats),
     reset: () => ask(child, 'reset').then(() => undefined),
     close: () =>

@@ -1,19 +1,22 @@
-// `npm run bench`: warmpool side by side with undici, node:http and a raw-socket floor, in one run.
+// `npm run bench`: warmpool side by side with undici, node:http and a raw-socket floor, in one run; and
+// over HTTP/2 (TLS, bench/h2-server.ts) with undici's allowH2 Pool and a raw node:http2 floor.
 //
 //   node build/bench/run.js [--quick] [--only=<substring>] [--no-scenarios]
 //
 // --quick        the whole run in under a minute (short runs, 2 rounds)
-// --only=text    only rows whose "<client> <path> c=<C>/" label (e.g. "undici fetch /64k c=16/"), or
-//                scenarios whose name, contain text: --only=warmpool, --only=/64k, --only=c=1/, --only=Nagle,
-//                --only=scenario (all scenarios, no matrix). The ratio needs the undici Pool row.
+// --only=text    only rows whose "<client> <path> c=<C>/" label (e.g. "undici fetch /64k c=16/"; HTTP/2
+//                rows: "h2 <client> <path> c=<C>/"), or scenarios whose name, contain text: --only=warmpool,
+//                --only=/64k, --only=c=1/, --only=h2, --only=Nagle, --only=scenario (all scenarios, no
+//                matrix). The ratio needs the undici Pool row (HTTP/2: the undici Pool allowH2 row).
 // --no-scenarios the throughput matrix only
 //
 // Numbers from one run on one machine are only comparable with each other: read the ratio column.
 import { type ClientSpec, type Runner, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
-import { startServer, withTimeout } from './common.js';
+import { startH2Server, startServer, withTimeout } from './common.js';
+import { rawHttp2, undiciH2Pool } from './h2-clients.js';
 import { Samples, type Table, loadWarning, machineMeta, median, textTable, writeResults } from './report.js';
 import { type Scenario, scenarios } from './scenarios/index.js';
-import { loadWarmpool, warmpoolClient, warmpoolRequest } from './warmpool.js';
+import { loadWarmpool, warmpoolClient, warmpoolH2Client, warmpoolRequest } from './warmpool.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -28,7 +31,15 @@ const BODY_PATHS = [
   { path: '/64k', label: '64 KiB' },
 ];
 const CONCURRENCY = [1, 16, 64];
-const BASELINE = undiciPool.name;
+
+/** One protocol's rows: its server, its clients, and the client its ratio column is relative to. */
+interface Section {
+  /** '' for HTTP/1.1; 'h2' prefixes the body label and the --only key. */
+  tag: '' | 'h2';
+  origin: string;
+  clients: ClientSpec[];
+  baseline: string;
+}
 
 // Nothing here may run forever: a hung client must not hang `npm run bench`.
 const HANG_MS = 15_000;
@@ -51,7 +62,8 @@ interface LoadResult {
 }
 
 /**
- * C workers, each sending requests one after another for `ms`: C requests in flight, on C connections.
+ * C workers, each sending requests one after another for `ms`: C requests in flight (HTTP/1.1: on C
+ * connections; HTTP/2: as C streams).
  * Latency is measured per request, from the call to the end of its body.
  */
 async function load(runner: Runner, path: string, c: number, ms: number): Promise<LoadResult> {
@@ -80,11 +92,13 @@ async function load(runner: Runner, path: string, c: number, ms: number): Promis
   return { rps: (lat.length / elapsed) * 1000, p50: p50!, p99: p99!, errors, firstError };
 }
 
-async function matrix(origin: string, clients: ClientSpec[]): Promise<Table> {
+async function matrix({ tag, origin, clients, baseline }: Section): Promise<Table['rows']> {
   const rows: Table['rows'] = [];
-  for (const { path, label } of BODY_PATHS) {
+  const prefix = tag === '' ? '' : `${tag} `;
+  for (const { path, label: bodyLabel } of BODY_PATHS) {
+    const label = prefix + bodyLabel;
     for (const c of CONCURRENCY) {
-      const picked = clients.filter((k) => !only || `${k.name} ${path} c=${c}/`.includes(only));
+      const picked = clients.filter((k) => !only || `${prefix}${k.name} ${path} c=${c}/`.includes(only));
       if (picked.length === 0) continue;
       process.stdout.write(`body ${label}, c=${c}: `);
       const runners = new Map<ClientSpec, Runner | Error>();
@@ -118,7 +132,7 @@ async function matrix(origin: string, clients: ClientSpec[]): Promise<Table> {
       }
 
       const rpsOf = (k: ClientSpec) => median(rounds.get(k)!.map((x) => x.rps));
-      const base = picked.find((k) => k.name === BASELINE);
+      const base = picked.find((k) => k.name === baseline);
       const baseRps = base ? rpsOf(base) : Number.NaN;
       for (const k of picked) {
         const rs = rounds.get(k)!;
@@ -145,12 +159,18 @@ async function matrix(origin: string, clients: ClientSpec[]): Promise<Table> {
       }
     }
   }
+  return rows;
+}
+
+function matrixTable(rows: Table['rows']): Table {
   return {
-    title: 'Throughput and latency, GET over HTTP/1.1 keep-alive, C connections with C requests in flight',
+    title:
+      'Throughput and latency, GET with C requests in flight: HTTP/1.1 keep-alive on C connections; ' +
+      '"h2" rows: HTTP/2 over TLS, C streams (one session per client)',
     note:
       `Median over ${config.rounds} interleaved rounds of ${config.durationMs} ms each (after ${config.warmupMs} ms ` +
       'of warm-up per round); every body fully read. ±% is half the range of req/s over rounds. ' +
-      `"vs undici" is req/s relative to ${BASELINE} in the same cell.`,
+      `"vs undici" is req/s relative to ${undiciPool.name} in the same cell (h2 rows: ${undiciH2Pool.name}).`,
     columns: ['body', 'C', 'client', 'req/s', '±%', 'p50 ms', 'p99 ms', 'vs undici', 'errors', 'note'],
     rows,
   };
@@ -169,16 +189,37 @@ async function main(): Promise<void> {
     rawSocket,
   ];
 
+  const h2Clients: ClientSpec[] = [
+    ...(wp instanceof Error ? [] : [warmpoolH2Client]),
+    undiciH2Pool,
+    rawHttp2,
+  ];
+
   const tables: Table[] = [];
+  const rows: Table['rows'] = [];
   const server = await startServer();
   try {
-    const t = await matrix(server.origin, clients);
-    if (t.rows.length > 0) {
-      tables.push(t);
-      console.log(textTable(t));
-    }
+    rows.push(...(await matrix({ tag: '', origin: server.origin, clients, baseline: undiciPool.name })));
   } finally {
     await server.close();
+  }
+  const h2Server = await startH2Server();
+  try {
+    rows.push(
+      ...(await matrix({
+        tag: 'h2',
+        origin: h2Server.origin,
+        clients: h2Clients,
+        baseline: undiciH2Pool.name,
+      })),
+    );
+  } finally {
+    await h2Server.close();
+  }
+  if (rows.length > 0) {
+    const t = matrixTable(rows);
+    tables.push(t);
+    console.log(textTable(t));
   }
 
   if (withScenarios) {

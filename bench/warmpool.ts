@@ -1,6 +1,7 @@
 // warmpool's adapters. The library is loaded with a dynamic import so that the rest of the bench still
 // runs (and says so) when the library fails to load.
 import { type ClientSpec, urls } from './clients.js';
+import { benchCa, checkBodyLength } from './common.js';
 
 export type Warmpool = typeof import('../src/index.js');
 
@@ -30,7 +31,7 @@ export const warmpoolRequest: ClientSpec = {
     return {
       async request(path, _w, headers) {
         const res = await (headers ? request(url(path), { headers }) : request(url(path)));
-        await res.body.bytes();
+        checkBodyLength(path, (await res.body.bytes()).length);
       },
       // The global agent is shared by the whole process and lives on: nothing to close.
       async close() {},
@@ -47,7 +48,27 @@ export const warmpoolClient: ClientSpec = {
     return {
       async request(path, _w, headers) {
         const res = await (headers ? client.request(path, { headers }) : client.request(path));
-        await res.body.bytes();
+        checkBodyLength(path, (await res.body.bytes()).length);
+      },
+      close: () => agent.close(),
+    };
+  },
+};
+
+/**
+ * HTTP/2 over TLS: the same Client, its agent trusting the bench certificate. warmpool opens one
+ * session (ALPN h2) and carries the C requests as streams on it, up to the server's stream limit.
+ */
+export const warmpoolH2Client: ClientSpec = {
+  name: 'warmpool Client',
+  async create(origin, connections) {
+    const { Agent, Client } = await wp();
+    const agent = new Agent({ maxConnectionsPerOrigin: connections, tls: { ca: benchCa() } });
+    const client = new Client({ agent, baseUrl: origin });
+    return {
+      async request(path, _w, headers) {
+        const res = await (headers ? client.request(path, { headers }) : client.request(path));
+        checkBodyLength(path, (await res.body.bytes()).length);
       },
       close: () => agent.close(),
     };

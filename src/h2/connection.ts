@@ -62,6 +62,14 @@ const CLOCK_DISAGREEMENT_MS = 250;
 const PING_TIMEOUT_MS = 2000;
 /** Times an exchange may be replayed after GOAWAY; a lone REFUSED_STREAM is replayed once. */
 const MAX_GOAWAY_REPLAYS = 3;
+/**
+ * Flow-control windows we grant. HTTP/2's default, 65 535 bytes per stream and per session, makes a
+ * server stop one byte short of a 64 KiB body and wait a round trip for our WINDOW_UPDATE, and lets
+ * a session carry 64 KiB in flight across all its streams. A stream's window is also the most a
+ * paused body (its reader not reading) can have buffered beyond its highWaterMark.
+ */
+const STREAM_WINDOW = 256 * 1024;
+const SESSION_WINDOW = 8 * 1024 * 1024;
 
 const ERROR_NAMES = [
   'NO_ERROR',
@@ -85,6 +93,10 @@ function errorName(code: number): string {
 
 /** How many times each exchange was replayed on another session. */
 const replays = new WeakMap<Exchange, number>();
+
+/** session.request() options; node:http2 copies them, so one object each serves every request. */
+const END_STREAM = Object.freeze({ endStream: true });
+const OPEN_STREAM = Object.freeze({ endStream: false });
 
 /** The stream state hangs off the node stream under this key, so event handlers need no closures. */
 const STATE = Symbol('warmpool.h2.stream');
@@ -121,6 +133,12 @@ class H2Stream implements BodySource {
   closed = false;
   paused = false;
   bodyOpened = false;
+  /** Body bytes still to come by the response's content-length; -1 when it gave none. */
+  bodyLeft = -1;
+  /** Its place in H2Connection.streams while its slot is held; -1 after. */
+  index = -1;
+  /** DATA that came before the 'response' event (see onData); handed to the body with the head. */
+  early: Buffer[] | null = null;
   lastActivity: number;
   trailers: IncomingHeaders | undefined = undefined;
   error: Error | undefined = undefined;
@@ -212,6 +230,15 @@ function onStreamClose(this: TaggedStream): void {
   s.conn.onStreamClose(s);
 }
 
+/** The session window is set once the session is up (node:http2 refuses it before). */
+function onSessionConnect(this: ClientHttp2Session): void {
+  try {
+    this.setLocalWindowSize(SESSION_WINDOW);
+  } catch {
+    // the session is already closing: nothing to widen
+  }
+}
+
 export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   readonly protocol = 'h2' as const;
   active = 0;
@@ -239,7 +266,12 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   private sessionError: Error | undefined = undefined;
   /** The error open streams fail with when we ended the session ourselves. */
   private closeError: Error | undefined = undefined;
-  private readonly streams = new Map<Exchange, H2Stream>();
+  /**
+   * The open streams, in no order (a stream leaving swaps the last one into its place). An array
+   * rather than a Map keyed by exchange: hashing a new key object on every request costs more than
+   * the rare lookup by exchange (abort) saves.
+   */
+  private readonly streams: H2Stream[] = [];
   /** Exchanges holding a slot while a liveness PING is out. */
   private pending: Exchange[] = [];
   private pinging = false;
@@ -280,9 +312,10 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     });
     const session = http2.connect(origin, {
       createConnection: () => socket,
-      settings: { enablePush: false },
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
     });
     this.session = session;
+    session.once('connect', onSessionConnect);
     session.on('remoteSettings', this.onRemoteSettings);
     session.on('goaway', this.onGoaway);
     session.on('error', this.onSessionError);
@@ -368,7 +401,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       this.ping();
       return;
     }
-    this.startStream(ex);
+    // The pool read the clock for this dispatch a moment ago (in this same call): that is when it was sent.
+    this.startStream(ex, ex.dispatchedAt);
   }
 
   /** Idle long enough to be at risk, or the clocks disagree on how long (DESIGN.md invariant 4). */
@@ -379,12 +413,13 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     return mono >= PING_AFTER_IDLE_MS || wall >= PING_AFTER_IDLE_MS || gap >= CLOCK_DISAGREEMENT_MS;
   }
 
-  private startStream(ex: Exchange): void {
+  /** Opens the exchange's stream; `now` is a monotonic reading taken in this same turn. */
+  private startStream(ex: Exchange, now: number): void {
     const body = ex.body;
     const endStream = body.kind === BODY_KIND_NONE || (body.kind === BODY_KIND_BYTES && body.length === 0);
     let stream: ClientHttp2Stream;
     try {
-      stream = this.session.request(requestHeaders(ex, this.scheme), { endStream });
+      stream = this.session.request(requestHeaders(ex, this.scheme), endStream ? END_STREAM : OPEN_STREAM);
     } catch (err) {
       // node:http2 refused the header block, or the session is already closing.
       this.active--;
@@ -399,23 +434,29 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       this.slotFreed();
       return;
     }
-    const now = this.clock.monotonicMs();
     const s = new H2Stream(this, ex, stream, now);
     (stream as TaggedStream)[STATE] = s;
-    this.streams.set(ex, s);
+    s.index = this.streams.length;
+    this.streams.push(s);
     stream.on('response', onStreamResponse);
     stream.on('headers', onStreamHeaders);
     stream.on('data', onStreamData);
     stream.on('trailers', onStreamTrailers);
     stream.on('end', onStreamEnd);
-    stream.on('finish', onStreamFinish);
     stream.on('error', onStreamError);
     stream.on('close', onStreamClose);
-    if (body.kind === BODY_KIND_BYTES && body.length > 0) {
-      stream.end(body.bytes);
-    } else if (body.kind === BODY_KIND_STREAM) {
-      stream.on('drain', onStreamDrain);
-      void this.sendBody(s);
+    if (endStream) {
+      // END_STREAM rides on the HEADERS frame: once any response arrives, it has been sent. ('finish'
+      // would only say so later, at the cost of one more listener per request.)
+      s.sendDone = true;
+    } else {
+      stream.on('finish', onStreamFinish);
+      if (body.kind === BODY_KIND_BYTES) {
+        stream.end(body.bytes);
+      } else {
+        stream.on('drain', onStreamDrain);
+        void this.sendBody(s);
+      }
     }
     if (ex.headersTimeout > 0) this.armStreamTimer(now + ex.headersTimeout);
   }
@@ -469,6 +510,12 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     const ex = s.ex;
     s.headDelivered = true;
     s.lastActivity = now;
+    // A content-length lets the body be gathered into one buffer of that size (no chunk pins the
+    // session's read buffer), and spares a clock reading for the chunk that completes it (onData).
+    // node:http2 has checked it is a single value; the DATA frames are checked against it too.
+    const cl = headers['content-length'];
+    const length = cl === undefined || ex.isHead || status === 204 || status === 304 ? -1 : Number(cl);
+    if (length >= 0) s.bodyLeft = length;
     s.body = ex.deliverHead(
       s,
       status,
@@ -478,14 +525,38 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       'h2',
       this.id,
       now,
+      length,
     );
     if (ex.bodyTimeout > 0) this.armStreamTimer(now + ex.bodyTimeout);
+    const early = s.early;
+    if (early !== null) {
+      s.early = null;
+      for (let i = 0; i < early.length; i++) this.onData(s, early[i]!);
+    }
   }
 
   onData(s: H2Stream, chunk: Buffer): void {
     const body = s.body ?? s.reclaimBody();
-    if (body === null) return; // abandoned or failed; the stream is being reset
-    if (s.ex.bodyTimeout > 0) s.lastActivity = this.clock.monotonicMs();
+    if (body === null) {
+      // node:http2 emits 'response' on the next tick after the HEADERS frame, but a DATA frame read in
+      // the same turn goes to 'data' at once: the first chunks can come before the head. Kept for it.
+      if (!s.headDelivered && !s.settled) {
+        s.receivedAny = true; // the server answered: its head is on the way
+        if (s.early === null) s.early = [chunk];
+        else s.early.push(chunk);
+      }
+      return; // otherwise abandoned or failed: the stream is being reset
+    }
+    if (s.ex.bodyTimeout > 0) {
+      // The chunk that completes a body of known length needs no clock reading: END_STREAM comes with
+      // it or right behind it (a server that then stalls is timed from the chunk before).
+      let left = s.bodyLeft;
+      if (left >= 0) {
+        left -= chunk.length;
+        s.bodyLeft = left;
+      }
+      if (left !== 0) s.lastActivity = this.clock.monotonicMs();
+    }
     if (!body.pushChunk(chunk) && !s.paused) {
       s.paused = true;
       s.stream.pause(); // node:http2 stops granting flow-control window for it: the server waits
@@ -647,7 +718,16 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   private release(s: H2Stream): void {
     if (s.released) return;
     s.released = true;
-    this.streams.delete(s.ex);
+    const streams = this.streams;
+    const i = s.index;
+    if (i >= 0) {
+      const last = streams.pop()!;
+      if (last !== s) {
+        streams[i] = last;
+        last.index = i;
+      }
+      s.index = -1;
+    }
     this.active--;
     this.slotFreed();
   }
@@ -709,10 +789,11 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   }
 
   abortExchange(ex: Exchange, err: Error): void {
-    const s = this.streams.get(ex);
-    if (s !== undefined) {
-      this.failStream(s, err, false, false);
-      return;
+    for (const s of this.streams) {
+      if (s.ex === ex) {
+        this.failStream(s, err, false, false);
+        return;
+      }
     }
     const i = this.pending.indexOf(ex);
     if (i !== -1) {
@@ -766,7 +847,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     }
     const pending = this.pending;
     this.pending = [];
-    for (const ex of pending) this.startStream(ex);
+    const now = this.clock.monotonicMs();
+    for (const ex of pending) this.startStream(ex, now);
   }
 
   /** Exchanges that waited on a PING were never sent: the pool sends them elsewhere. */
@@ -807,7 +889,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     const now = this.clock.monotonicMs();
     let next = Number.POSITIVE_INFINITY;
     let expired: H2Stream[] | null = null;
-    for (const s of this.streams.values()) {
+    for (const s of this.streams) {
       if (s.settled) continue;
       const ex = s.ex;
       let deadline: number;
@@ -913,7 +995,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     if (!this.session.destroyed) {
       // With streams open and an error to give them, destroy with it: node:http2 then errors the
       // streams instead of ending them as if complete.
-      if (err !== undefined && this.streams.size > 0) this.session.destroy(err, NGHTTP2_NO_ERROR);
+      if (err !== undefined && this.streams.length > 0) this.session.destroy(err, NGHTTP2_NO_ERROR);
       else this.session.destroy();
     }
     if (!this.settingsReceived) {

@@ -23,13 +23,25 @@ const DROPPED = new Set([
   'http2-settings',
 ]);
 
-/** A header object without a prototype, so a field named `__proto__` is just a field. */
+/**
+ * A header object. An ordinary object literal, not Object.create(null): V8 keeps a literal in fast
+ * mode with one shape for the pseudo-headers, where a prototype-less object is a dictionary, and
+ * node:http2 walks and copies the block on every request. So fields are read as own properties only
+ * (a field may be named `constructor` or `__proto__`), and `__proto__` is defined, not assigned.
+ */
 type HeaderBlock = Record<string, string | string[]>;
 
 function add(h: HeaderBlock, name: string, value: string): void {
-  const prev = h[name];
-  if (prev === undefined) h[name] = value;
-  else if (typeof prev === 'string') h[name] = [prev, value];
+  if (!Object.hasOwn(h, name)) {
+    if (name === '__proto__') {
+      Object.defineProperty(h, name, { value, writable: true, enumerable: true, configurable: true });
+    } else {
+      h[name] = value;
+    }
+    return;
+  }
+  const prev = h[name]!;
+  if (typeof prev === 'string') h[name] = [prev, value];
   else prev.push(value);
 }
 
@@ -51,11 +63,12 @@ function* pairs(headers: OutgoingHeaders): Iterable<readonly [string, string]> {
 
 /** The request's header block: pseudo-headers first, then the caller's fields, lowercased. */
 export function requestHeaders(ex: Exchange, scheme: 'https' | 'http'): OutgoingHttpHeaders {
-  const h: HeaderBlock = Object.create(null) as HeaderBlock;
-  h[':method'] = ex.method;
-  h[':scheme'] = scheme;
-  h[':authority'] = ex.authority;
-  h[':path'] = ex.path;
+  const h: HeaderBlock = {
+    ':method': ex.method,
+    ':scheme': scheme,
+    ':authority': ex.authority,
+    ':path': ex.path,
+  };
   if (ex.headers !== undefined) {
     let nominated: Set<string> | undefined;
     for (const [rawName, value] of pairs(ex.headers)) {
@@ -77,7 +90,8 @@ export function requestHeaders(ex: Exchange, scheme: 'https' | 'http'): Outgoing
       if (name === 'te' && value.trim().toLowerCase() !== 'trailers') continue;
       add(h, name, value);
     }
-    if (nominated !== undefined) for (const n of nominated) if (!n.startsWith(':')) delete h[n];
+    if (nominated !== undefined)
+      for (const n of nominated) if (!n.startsWith(':') && Object.hasOwn(h, n)) delete h[n];
   }
   // bodyFraming: -1 none, -2 unknown length (HTTP/2 needs no framing header), >= 0 the exact length.
   if (ex.bodyFraming >= 0) h['content-length'] = String(ex.bodyFraming);

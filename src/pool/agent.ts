@@ -39,6 +39,24 @@ function idOf(value: unknown): string {
   return `#${id}`;
 }
 
+/** The parts of TlsOptions a pool key is made of, as they were when the key was made. */
+type TlsFields = [servername: unknown, ca: unknown, cert: unknown, key: unknown, rejectUnauthorized: unknown];
+function tlsFields(t: TlsOptions | undefined): TlsFields {
+  return t === undefined
+    ? [undefined, undefined, undefined, undefined, undefined]
+    : [t.servername, t.ca, t.cert, t.key, t.rejectUnauthorized];
+}
+/** Same key parts (an options object changed in place makes another key). */
+function sameTlsFields(t: TlsOptions, f: TlsFields): boolean {
+  return (
+    t.servername === f[0] &&
+    t.ca === f[1] &&
+    t.cert === f[2] &&
+    t.key === f[3] &&
+    t.rejectUnauthorized === f[4]
+  );
+}
+
 /**
  * The pool: one OriginPool per origin plus the TLS options that change a connection. Two requests
  * share a connection only when they would have made identical connections. Cheap to keep one per
@@ -61,9 +79,28 @@ export class Agent implements PoolParent {
     return this.closingState !== 'open';
   }
 
+  /**
+   * The pool poolFor() returned last, and what it was asked for then: most requests go where the one
+   * before went (target objects are shared per authority), and building the key (a string, with
+   * ids for the TLS objects) costs more than comparing what it is built from.
+   */
+  private last:
+    | { target: Target; tls: TlsOptions | undefined; fields: TlsFields; pool: OriginPool }
+    | undefined;
+
   /** The pool for a target; made on first use. */
   poolFor(target: Target, tls: TlsOptions | undefined): OriginPool {
     const effectiveTls = tls ?? this.options.tls;
+    const last = this.last;
+    if (
+      last !== undefined &&
+      last.target === target &&
+      last.tls === effectiveTls &&
+      !last.pool.removed &&
+      (effectiveTls === undefined || sameTlsFields(effectiveTls, last.fields))
+    ) {
+      return last.pool;
+    }
     const key =
       effectiveTls === undefined || !target.secure
         ? target.origin
@@ -81,6 +118,7 @@ export class Agent implements PoolParent {
       );
       this.pools.set(key, pool);
     }
+    this.last = { target, tls: effectiveTls, fields: tlsFields(effectiveTls), pool };
     return pool;
   }
 

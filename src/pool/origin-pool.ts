@@ -534,7 +534,8 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       // below, and spares reading them again on every response.
       this.nowMono = conn.idleSinceMono;
       this.nowWall = conn.idleSinceWall;
-    } else {
+    } else if (conn.active === 0 || this.queued > 0) {
+      // (An HTTP/2 session with streams still open and no waiter to give the slot to needs no time.)
       this.readClocks();
     }
     if (conn.active === 0) {
