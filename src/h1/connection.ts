@@ -6,6 +6,7 @@ import type { CloseReason, ConnectionOwner, PoolConnection } from '../pool/conne
 import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../pool/exchange.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM } from '../request/body.js';
 import type { BodySource, ResponseBody } from '../response/body.js';
+import { ReusableTimer } from '../reusable-timer.js';
 import {
   type ParserLimits,
   type ResponseHead,
@@ -76,14 +77,13 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
   private sendingBody = false;
 
   /** Headers/body deadline of the exchange in progress. */
-  private timer: NodeJS.Timeout | undefined = undefined;
-  private timerMs = 0;
+  private readonly timer: ReusableTimer;
   private timerKind = TIMER_NONE;
   private lastBodyActivity = 0;
   /** lastBodyActivity already stands for this socket read (one clock reading per read, at most). */
   private activityNoted = false;
   /** Idle expiry; armed once per idle spell and re-checked when it fires (see armIdleTimer). */
-  private idleTimer: NodeJS.Timeout | undefined = undefined;
+  private readonly idleTimer: ReusableTimer;
   private idleTimerPending = false;
   private keepsProcessAlive = true;
 
@@ -103,6 +103,8 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     this.onClose = this.onClose.bind(this);
     this.onTimer = this.onTimer.bind(this);
     this.onIdleTimerFired = this.onIdleTimerFired.bind(this);
+    this.timer = new ReusableTimer(this.onTimer);
+    this.idleTimer = new ReusableTimer(this.onIdleTimerFired);
     this.onDrain = this.onDrain.bind(this);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -283,7 +285,7 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     if (ex.bodyTimeout > 0) {
       this.lastBodyActivity = now;
       this.activityNoted = true;
-      if (this.timerKind === TIMER_HEADERS && this.timerMs <= ex.bodyTimeout) this.timerKind = TIMER_BODY;
+      if (this.timerKind === TIMER_HEADERS && this.timer.ms <= ex.bodyTimeout) this.timerKind = TIMER_BODY;
       else this.arm(TIMER_BODY, ex.bodyTimeout);
     } else {
       this.timerKind = TIMER_NONE;
@@ -447,15 +449,7 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
    */
   private arm(kind: number, ms: number): void {
     this.timerKind = ms > 0 ? kind : TIMER_NONE;
-    if (ms <= 0) return; // a pending timer fires and finds TIMER_NONE
-    if (this.timer !== undefined && this.timerMs === ms) {
-      this.timer.refresh();
-      return;
-    }
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerMs = ms;
-    this.timer = setTimeout(this.onTimer, ms);
-    this.timer.unref(); // the socket keeps the process alive while a request is in flight
+    if (ms > 0) this.timer.arm(ms); // at 0, a pending timer fires and finds TIMER_NONE
   }
 
   /**
@@ -466,16 +460,8 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
   armIdleTimer(ms: number): void {
     if (this.idleTimerPending || ms <= 0) return;
     this.idleTimerPending = true;
-    if (this.idleTimer !== undefined && this.idleTimerMs === ms) {
-      this.idleTimer.refresh();
-      return;
-    }
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimerMs = ms;
-    this.idleTimer = setTimeout(this.onIdleTimerFired, ms);
-    this.idleTimer.unref();
+    this.idleTimer.arm(ms);
   }
-  private idleTimerMs = 0;
 
   private onIdleTimerFired(): void {
     this.idleTimerPending = false;
@@ -581,10 +567,8 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
 
   private teardown(): void {
     this.timerKind = TIMER_NONE;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.timer.clear();
+    this.idleTimer.clear();
     abandonedBodies.unregister(this);
     this.socket.destroy();
     this.onDrain();

@@ -46,6 +46,7 @@ import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../pool/exchan
 import { enableH2 } from '../pool/h2-support.js';
 import { BODY_KIND_BYTES, BODY_KIND_NONE, BODY_KIND_STREAM } from '../request/body.js';
 import type { BodySource, ResponseBody } from '../response/body.js';
+import { ReusableTimer } from '../reusable-timer.js';
 import { incomingHeaders, requestHeaders } from './headers.js';
 
 enableH2();
@@ -282,8 +283,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
 
   private streamTimer: NodeJS.Timeout | undefined = undefined;
   private streamTimerAt = 0;
-  private idleTimer: NodeJS.Timeout | undefined = undefined;
-  private idleTimerMs = 0;
+  private readonly idleTimer: ReusableTimer;
   private pingTimer: NodeJS.Timeout | undefined = undefined;
   private settingsTimer: NodeJS.Timeout | undefined = undefined;
 
@@ -306,6 +306,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     this.onPingTimeout = this.onPingTimeout.bind(this);
     this.onStreamTimer = this.onStreamTimer.bind(this);
     this.onIdleTimer = this.onIdleTimer.bind(this);
+    this.idleTimer = new ReusableTimer(this.onIdleTimer);
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -925,19 +926,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   }
 
   armIdleTimer(ms: number): void {
-    if (ms <= 0) {
-      if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-      this.idleTimer = undefined;
-      return;
-    }
-    if (this.idleTimer !== undefined && this.idleTimerMs === ms) {
-      this.idleTimer.refresh();
-      return;
-    }
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimerMs = ms;
-    this.idleTimer = setTimeout(this.onIdleTimer, ms);
-    this.idleTimer.unref();
+    if (ms <= 0) this.idleTimer.clear();
+    else this.idleTimer.arm(ms);
   }
 
   private onIdleTimer(): void {
@@ -985,10 +975,11 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     if (this.closed) return;
     this.closed = true;
     this.closeError = err;
-    for (const t of [this.streamTimer, this.idleTimer, this.pingTimer, this.settingsTimer]) {
+    for (const t of [this.streamTimer, this.pingTimer, this.settingsTimer]) {
       if (t !== undefined) clearTimeout(t);
     }
-    this.streamTimer = this.idleTimer = this.pingTimer = this.settingsTimer = undefined;
+    this.streamTimer = this.pingTimer = this.settingsTimer = undefined;
+    this.idleTimer.clear();
     const pending = this.pending;
     this.pending = [];
     this.pinging = false;
