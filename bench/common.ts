@@ -2,6 +2,7 @@
 // server child process.
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /** The paths the bench server knows, and their body sizes in bytes. */
@@ -37,6 +38,26 @@ export interface ServerHandle {
   stats(): Promise<ServerStats>;
   reset(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The server child's side of the IPC protocol: report the port once listening, answer 'stats',
+ * 'reset' and 'exit', and leave when the parent dies or closes the channel (never linger).
+ */
+export function serveParent(server: NetServer, stats: ServerStats): void {
+  server.listen(0, '127.0.0.1', () => {
+    const addr = server.address() as AddressInfo;
+    process.send?.({ port: addr.port });
+  });
+  process.on('message', (msg: { cmd: string }) => {
+    if (msg.cmd === 'stats') process.send?.({ stats });
+    else if (msg.cmd === 'reset') {
+      stats.accepted = 0;
+      stats.requests = 0;
+      process.send?.({ reset: true });
+    } else if (msg.cmd === 'exit') process.exit(0);
+  });
+  process.on('disconnect', () => process.exit(0));
 }
 
 /** Forks build/bench/server.js (this file's compiled sibling) and waits for its port. */

@@ -14,8 +14,7 @@
 // streams, accepted and open count sessions) and { cmd: 'reset' }; exits on { cmd: 'exit' } or when
 // the parent goes away.
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import { BODIES, type ServerStats, benchCert } from './common.js';
+import { BODIES, type ServerStats, benchCert, serveParent } from './common.js';
 
 const { cert, key } = benchCert();
 
@@ -54,17 +53,4 @@ server.on('stream', (stream, headers) => {
   stream.end(res.body);
 });
 
-server.listen(0, '127.0.0.1', () => {
-  const addr = server.address() as AddressInfo;
-  process.send?.({ port: addr.port });
-});
-
-process.on('message', (msg: { cmd: string }) => {
-  if (msg.cmd === 'stats') process.send?.({ stats });
-  else if (msg.cmd === 'reset') {
-    stats.accepted = 0;
-    stats.requests = 0;
-    process.send?.({ reset: true });
-  } else if (msg.cmd === 'exit') process.exit(0);
-});
-process.on('disconnect', () => process.exit(0));
+serveParent(server, stats);

@@ -14,7 +14,7 @@
 // IPC: sends { port } once listening; answers { cmd: 'stats' } with ServerStats and { cmd: 'reset' }
 // by zeroing the counters; exits on { cmd: 'exit' } or when the parent goes away.
 import net from 'node:net';
-import { BODIES, type ServerOptions, type ServerStats } from './common.js';
+import { BODIES, type ServerOptions, type ServerStats, serveParent } from './common.js';
 
 const opts: ServerOptions = process.argv[2] ? JSON.parse(process.argv[2]) : {};
 
@@ -90,18 +90,4 @@ const server = net.createServer({ noDelay: !opts.nagle }, (socket) => {
   });
 });
 
-server.listen(0, '127.0.0.1', () => {
-  const addr = server.address() as net.AddressInfo;
-  process.send?.({ port: addr.port });
-});
-
-process.on('message', (msg: { cmd: string }) => {
-  if (msg.cmd === 'stats') process.send?.({ stats });
-  else if (msg.cmd === 'reset') {
-    stats.accepted = 0;
-    stats.requests = 0;
-    process.send?.({ reset: true });
-  } else if (msg.cmd === 'exit') process.exit(0);
-});
-// The parent died or closed the channel: don't linger.
-process.on('disconnect', () => process.exit(0));
+serveParent(server, stats);
