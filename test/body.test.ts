@@ -141,3 +141,51 @@ describe('body reader rules', () => {
     assert.ok(bytes.buffer.byteLength < 64 * 1024, `backed by ${bytes.buffer.byteLength} bytes`);
   });
 });
+
+describe('the shared read buffer (cleartext HTTP/1.1 sockets read into one scratch buffer)', () => {
+  it('chunks kept by bodies read at once on several connections come out intact', async () => {
+    // Each response is written in many small pieces a turn apart, so the reads of the four sockets
+    // interleave: a chunk kept as a view of the shared buffer would be overwritten by the next read.
+    const slow = await startHttpServer((req, res) => {
+      const seed = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('seed'));
+      const body = pattern(40 * 1024 + seed).subarray(seed);
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let at = 0;
+      const next = () => {
+        if (at >= body.length) {
+          res.end();
+          return;
+        }
+        res.write(body.subarray(at, at + 1500));
+        at += 1500;
+        setImmediate(next);
+      };
+      next();
+    });
+    const a = new Agent();
+    try {
+      const c = new Client({ agent: a, baseUrl: slow.url });
+      const seeds = [1, 2, 3, 4];
+      const bodies = await Promise.all(
+        seeds.map(async (seed) => {
+          const res = await c.request(`/?seed=${seed}`);
+          const chunks: Buffer[] = [];
+          await new Promise<void>((resolve, reject) => {
+            res.body.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.body.on('end', resolve);
+            res.body.on('error', reject);
+          });
+          return { seed, chunks, connection: res.connection.id };
+        }),
+      );
+      assert.equal(new Set(bodies.map((b) => b.connection)).size, seeds.length, 'one connection each');
+      for (const { seed, chunks } of bodies) {
+        assert.ok(chunks.length > 1, 'the body came in several chunks');
+        assert.deepEqual(Buffer.concat(chunks), pattern(40 * 1024 + seed).subarray(seed), `seed ${seed}`);
+      }
+    } finally {
+      await a.close();
+      await slow.close();
+    }
+  });
+});

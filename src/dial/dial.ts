@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Clock } from '../clock.js';
 import { AbortedError, ConnectError, ConnectTimeoutError } from '../errors.js';
+import { ReadRoute } from './read-route.js';
 import type { TlsSessionCache } from './tls-session-cache.js';
 
 /** The TLS options that change what connection you get; they are part of the pool key. */
@@ -32,6 +33,8 @@ export interface DialResult {
   connectMs: number;
   tlsMs: number | undefined;
   tlsResumed: boolean;
+  /** Cleartext HTTP/1.1: the socket reads into the shared scratch buffer, delivered through this. */
+  readRoute: ReadRoute | undefined;
 }
 
 /**
@@ -54,6 +57,7 @@ export function dial(
     const isIp = net.isIP(target.hostname) !== 0;
 
     let socket: net.Socket;
+    let readRoute: ReadRoute | undefined;
     if (target.secure) {
       const t = target.tls ?? {};
       const session = sessions.get(target.sessionKey);
@@ -69,8 +73,12 @@ export function dial(
         session,
       });
       socket.on('session', (s: Buffer) => sessions.set(target.sessionKey, s));
+    } else if (target.alpn[0] === 'h2') {
+      socket = net.connect({ host: target.hostname, port: target.port }); // h2c: node's HTTP/2 reads it
     } else {
-      socket = net.connect({ host: target.hostname, port: target.port });
+      readRoute = new ReadRoute();
+      socket = net.connect({ host: target.hostname, port: target.port, onread: readRoute.onread });
+      readRoute.socket = socket;
     }
     socket.setNoDelay(true);
 
@@ -99,6 +107,7 @@ export function dial(
         connectMs: tcpDone - (lookupAt >= 0 ? lookupAt : start),
         tlsMs: target.secure ? now - tcpDone : undefined,
         tlsResumed: target.secure ? secure.isSessionReused() : false,
+        readRoute,
       });
     };
     const onError = (err: Error): void => {

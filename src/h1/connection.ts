@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock.js';
+import type { ReadRoute, ReadSink } from '../dial/read-route.js';
 import { BodyTimeoutError, HeadersTimeoutError, SocketClosedError, WarmpoolError } from '../errors.js';
 import type { IncomingHeaders } from '../headers.js';
 import type { CloseReason, ConnectionOwner, PoolConnection } from '../pool/connection.js';
@@ -48,7 +49,9 @@ let warnedAbandoned = false;
  * (the response was framed and read whole) or `fail` (anything else): the lease is released exactly
  * once, in one of those two places.
  */
-export class H1Connection implements PoolConnection, ResponseParserHandler, BodySource, ExchangeAbortTarget {
+export class H1Connection
+  implements PoolConnection, ResponseParserHandler, BodySource, ExchangeAbortTarget, ReadSink
+{
   readonly protocol = 'http/1.1' as const;
   readonly capacity = 1;
   active = 0;
@@ -86,6 +89,11 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
   private readonly idleTimer: ReusableTimer;
   private idleTimerPending = false;
   private keepsProcessAlive = true;
+  /**
+   * The socket reads into the shared scratch buffer (see ReadRoute): a body chunk is valid only
+   * during onBody, so whatever the body keeps is copied.
+   */
+  private readonly volatileReads: boolean;
 
   constructor(
     readonly id: number,
@@ -93,11 +101,11 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     private readonly owner: ConnectionOwner,
     private readonly clock: Clock,
     limits: ParserLimits | undefined,
+    readRoute?: ReadRoute,
   ) {
     this.parser = new ResponseParser(this, limits);
     this.createdMono = this.idleSinceMono = clock.monotonicMs();
     this.createdWall = this.idleSinceWall = clock.wallMs();
-    this.onData = this.onData.bind(this);
     this.onEnd = this.onEnd.bind(this);
     this.onError = this.onError.bind(this);
     this.onClose = this.onClose.bind(this);
@@ -106,7 +114,9 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
     this.timer = new ReusableTimer(this.onTimer);
     this.idleTimer = new ReusableTimer(this.onIdleTimerFired);
     this.onDrain = this.onDrain.bind(this);
-    socket.on('data', this.onData);
+    this.volatileReads = readRoute !== undefined;
+    if (readRoute !== undefined) readRoute.attach(this);
+    else socket.on('data', (data: Buffer) => this.onSocketRead(data));
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
@@ -222,7 +232,8 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
 
   // ---- receiving ------------------------------------------------------------------------------
 
-  private onData(data: Buffer): void {
+  /** Bytes from the socket: from the ReadRoute (scratch buffer) or a 'data' event (TLS). */
+  onSocketRead(data: Buffer): void {
     if (this.ex === null) {
       // Bytes nobody asked for: the connection's state is unknown, so it is never reused.
       this.shutdown('not-reusable');
@@ -297,10 +308,10 @@ export class H1Connection implements PoolConnection, ResponseParserHandler, Body
       this.activityNoted = true;
       this.lastBodyActivity = this.clock.monotonicMs();
     }
-    // The pause itself waits until execute() returns (onData): if this chunk ends the body, there
+    // The pause itself waits until execute() returns (onSocketRead): if this chunk ends the body, there
     // is nothing left to hold back and the pause would be two wasted syscalls.
     const body = this.body;
-    if (body !== null && !body.pushChunk(chunk) && !this.paused) this.wantPause = true;
+    if (body !== null && !body.pushChunk(chunk, this.volatileReads) && !this.paused) this.wantPause = true;
   }
 
   onComplete(trailers: IncomingHeaders | undefined, reusable: boolean): void {

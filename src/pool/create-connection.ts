@@ -15,8 +15,12 @@ export function createConnection(
   if (dialed.protocol === 'h2') {
     return new H2Connection(id, dialed.socket, owner, options.clock, origin, options.connectTimeout);
   }
-  return new H1Connection(id, dialed.socket, owner, options.clock, {
-    maxHeaderSize: options.maxHeaderSize,
-    maxHeaderCount: options.maxHeaderCount,
-  });
+  return new H1Connection(
+    id,
+    dialed.socket,
+    owner,
+    options.clock,
+    { maxHeaderSize: options.maxHeaderSize, maxHeaderCount: options.maxHeaderCount },
+    dialed.readRoute,
+  );
 }

@@ -50,10 +50,10 @@ export class ResponseBody extends Readable {
   private heldBytes = 0;
   /**
    * For a body of known length (Content-Length, up to GATHER_LIMIT): the one buffer it is gathered
-   * into, instead of `held`. Chunks are views into the socket's 64 KiB read buffers; holding them
-   * would keep each of those alive until the body is read (and a 12-byte body held by its caller
-   * would pin 64 KiB). Copying each chunk once into its place costs what the final concat would have,
-   * and lets every read buffer die young.
+   * into, instead of `held`. Chunks are views into a read buffer: node's 64 KiB ones (TLS, HTTP/2),
+   * which holding a chunk would pin (a 12-byte body held by its caller would keep 64 KiB alive), or
+   * the shared scratch buffer of cleartext HTTP/1.1 (ReadRoute), which the next read overwrites.
+   * Copying each chunk once into its place costs what the final concat would have.
    */
   private gathered: Buffer | null = null;
   private readonly expectedLength: number;
@@ -76,9 +76,13 @@ export class ResponseBody extends Readable {
 
   // ---- connection side -------------------------------------------------------------------------
 
-  /** A chunk arrived. Returns false when the reader wants no more for now (pause the socket). */
-  pushChunk(chunk: Buffer): boolean {
-    if (this.streaming) return this.push(chunk);
+  /**
+   * A chunk arrived. Returns false when the reader wants no more for now (pause the socket).
+   * `volatile`: the chunk lives in a buffer the connection reuses for its next read, so whatever is
+   * kept beyond this call is copied (a gathered body copies every chunk anyway).
+   */
+  pushChunk(chunk: Buffer, volatile = false): boolean {
+    if (this.streaming) return this.push(volatile ? Buffer.from(chunk) : chunk);
     if (this.discarding) {
       this.heldBytes += chunk.length;
       if (this.heldBytes > this.discardLimit) {
@@ -98,7 +102,7 @@ export class ResponseBody extends Readable {
       chunk.copy(this.gathered, this.heldBytes);
     } else {
       if (this.gathered !== null) this.held.push(this.takeGathered());
-      this.held.push(chunk);
+      this.held.push(volatile ? Buffer.from(chunk) : chunk);
     }
     this.heldBytes += chunk.length;
     return this.settle !== null || this.heldBytes < this.limit;
