@@ -16,6 +16,7 @@ import { startH2Server, startServer, withTimeout } from './common.js';
 import { rawHttp2, undiciH2Pool } from './h2-clients.js';
 import { Samples, type Table, loadWarning, machineMeta, median, textTable, writeResults } from './report.js';
 import { type Scenario, scenarios } from './scenarios/index.js';
+import { targetsTable } from './targets.js';
 import { loadWarmpool, warmpoolClient, warmpoolH2Client, warmpoolRequest } from './warmpool.js';
 
 const args = process.argv.slice(2);
@@ -220,6 +221,11 @@ async function main(): Promise<void> {
     const t = matrixTable(rows);
     tables.push(t);
     console.log(textTable(t));
+    const targets = targetsTable(rows);
+    if (targets !== undefined) {
+      tables.push(targets);
+      console.log(textTable(targets));
+    }
   }
 
   if (withScenarios) {

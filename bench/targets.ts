@@ -1,0 +1,87 @@
+// The targets warmpool is held to (issue #6), checked against the throughput matrix of one run: a
+// summary table saying, cell by cell, whether warmpool met its target and how far the floor (the most
+// any client could do on this machine in this run) was from it.
+import type { Table } from './report.js';
+
+/** Column positions in the matrix rows (see matrixTable in run.ts). */
+const BODY = 0;
+const C = 1;
+const CLIENT = 2;
+const P99 = 6;
+const RATIO = 7;
+
+/** req/s relative to undici, by body label; HTTP/2 rows ('h2 ...') all share one target. */
+function targetFor(body: string): number | undefined {
+  if (body.startsWith('h2 ')) return 1.2;
+  if (body === '12 B') return 1.5;
+  if (body === '64 KiB') return 1.2;
+  return undefined;
+}
+
+const WARMPOOL_CLIENT = 'warmpool Client';
+const WARMPOOL_REQUEST = 'warmpool request()';
+const FLOORS = ['raw socket (floor)', 'node:http2 (floor)'];
+const BASELINES = ['undici Pool.request', 'undici Pool allowH2'];
+
+export function targetsTable(rows: Table['rows']): Table | undefined {
+  const cells = new Map<string, Map<string, (string | number)[]>>();
+  for (const r of rows) {
+    const key = `${r[BODY]}\u0000${r[C]}`;
+    let byClient = cells.get(key);
+    if (byClient === undefined) {
+      byClient = new Map();
+      cells.set(key, byClient);
+    }
+    byClient.set(r[CLIENT] as string, r);
+  }
+  const out: Table['rows'] = [];
+  for (const byClient of cells.values()) {
+    const client = byClient.get(WARMPOOL_CLIENT);
+    if (client === undefined) continue;
+    const body = client[BODY] as string;
+    const target = targetFor(body);
+    if (target === undefined) continue;
+    const ratio = client[RATIO] as number;
+    const request = byClient.get(WARMPOOL_REQUEST);
+    const floor = FLOORS.map((f) => byClient.get(f)).find((r) => r !== undefined);
+    const base = BASELINES.map((b) => byClient.get(b)).find((r) => r !== undefined);
+    const floorRatio = floor === undefined ? Number.NaN : (floor[RATIO] as number);
+    // HTTP/1.1 12 B also asks for a p99 no worse than undici's.
+    const p99Ratio = base === undefined ? Number.NaN : (client[P99] as number) / (base[P99] as number);
+    const p99Ok = body !== '12 B' || !(p99Ratio > 1);
+    let verdict: string;
+    if (Number.isNaN(ratio)) verdict = 'no undici row';
+    else if (ratio >= target && p99Ok) verdict = 'met';
+    else if (floorRatio < target) verdict = 'not met; the floor is below the target too';
+    else verdict = ratio >= target ? 'not met (p99)' : 'not met';
+    out.push([
+      body,
+      client[C] as number,
+      target,
+      ratio,
+      request === undefined ? Number.NaN : (request[RATIO] as number),
+      floorRatio,
+      p99Ratio,
+      verdict,
+    ]);
+  }
+  if (out.length === 0) return undefined;
+  return {
+    title: 'Targets: req/s relative to undici in this run',
+    note:
+      'HTTP/1.1 12 B: 1.5x and a p99 no worse than undici; HTTP/1.1 64 KiB: 1.2x; HTTP/2: 1.2x undici allowH2. ' +
+      '"floor" is the raw client with no HTTP logic, what Node itself costs on this machine in this run: ' +
+      'where even it is below the target, no client built on Node could have met it in this run.',
+    columns: [
+      'body',
+      'C',
+      'target',
+      'warmpool Client',
+      'warmpool request()',
+      'floor',
+      'p99 / undici p99',
+      'verdict',
+    ],
+    rows: out,
+  };
+}
