@@ -535,6 +535,15 @@ describe('headers', () => {
       await res.body.dump();
     });
   });
+
+  it('a single set-cookie is an array too, as node:http and HTTP/2 give it', async () => {
+    const r = 'HTTP/1.1 200 OK\r\nSet-Cookie: only=1\r\ncontent-length: 0\r\n\r\n';
+    await withServer(answers([r]), async (ctx) => {
+      const res = await ctx.client.request(`${ctx.url}/`);
+      assert.deepEqual(res.headers['set-cookie'], ['only=1']);
+      await res.body.dump();
+    });
+  });
 });
 
 // -------------------------------------------------------------------------------------------------

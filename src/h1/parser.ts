@@ -762,7 +762,8 @@ function addField(target: IncomingHeaders, name: string, value: string): void {
     return;
   }
   const prev = target[name];
-  if (prev === undefined) target[name] = value;
+  // set-cookie is always an array (as node:http and node:http2 give it): its values cannot be joined.
+  if (prev === undefined) target[name] = name === 'set-cookie' ? [value] : value;
   else if (typeof prev === 'string') target[name] = [prev, value];
   else prev.push(value);
 }
