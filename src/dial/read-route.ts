@@ -18,7 +18,7 @@ const SCRATCH_SIZE = 64 * 1024;
 
 let scratch: Buffer | undefined;
 
-/** The scratch buffer every routed socket reads into when no body wants the bytes directly. */
+/** The buffer every routed socket reads into (made on first use: TLS-only processes never need it). */
 export function scratchBuffer(): Buffer {
   scratch ??= Buffer.allocUnsafe(SCRATCH_SIZE);
   return scratch;
