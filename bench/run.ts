@@ -233,7 +233,7 @@ async function main(): Promise<void> {
   if (withScenarios) {
     const picked = scenarios.filter((s: Scenario) => !only || s.name.includes(only));
     for (const s of picked) {
-      process.stdout.write(`\nscenario ${s.name} ...`);
+      process.stdout.write(`\n${s.name} ...`);
       const t = await withTimeout(
         s.run({ quick, warmpool: wp instanceof Error ? null : wp }),
         SCENARIO_MS,
