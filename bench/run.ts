@@ -25,7 +25,7 @@ const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const withScenarios = !args.includes('--no-scenarios');
 
 const config = quick
-  ? { durationMs: 300, warmupMs: 100, rounds: 2 }
+  ? { durationMs: 250, warmupMs: 80, rounds: 2 }
   : // Seven short rounds rather than five long ones: on a shared VM a disturbed round is common, and
     // the median of seven is unmoved by up to three of them (the whole matrix takes about 11 minutes).
     { durationMs: 1500, warmupMs: 300, rounds: 7 };
