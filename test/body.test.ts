@@ -189,3 +189,38 @@ describe('the shared read buffer (cleartext HTTP/1.1 sockets read into one scrat
     }
   });
 });
+
+describe('read buffers of bodies that keep their chunks', () => {
+  it('a body streamed in small pieces keeps small chunks: no chunk pins a 64 KiB read buffer', async () => {
+    // The body is read as a stream, so the connection reads into buffers of its own; a short read
+    // must be copied out at its size rather than handed over with the 64 KiB buffer around it.
+    const size = 200 * 1024; // chunked: no length to gather by, so the chunks are kept as they come
+    const trickle = await startHttpServer((_req, res) => {
+      const body = pattern(size);
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let at = 0;
+      const next = () => {
+        if (at >= body.length) {
+          res.end();
+          return;
+        }
+        res.write(body.subarray(at, at + 700));
+        at += 700;
+        setImmediate(next);
+      };
+      next();
+    });
+    const a = new Agent();
+    try {
+      const res = await new Client({ agent: a, baseUrl: trickle.url }).request('/');
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.body) chunks.push(chunk as Buffer);
+      assert.deepEqual(Buffer.concat(chunks), pattern(size));
+      const pinned = chunks.filter((c) => c.length < 16 * 1024 && c.buffer.byteLength >= 64 * 1024);
+      assert.equal(pinned.length, 0, `${pinned.length} of ${chunks.length} small chunks pin a 64 KiB buffer`);
+    } finally {
+      await a.close();
+      await trickle.close();
+    }
+  });
+});

@@ -90,10 +90,10 @@ export class H1Connection
   private idleTimerPending = false;
   private keepsProcessAlive = true;
   /**
-   * The socket reads into the shared scratch buffer (see ReadRoute): a body chunk is valid only
-   * during onBody, so whatever the body keeps is copied.
+   * The read being parsed lives in a buffer the next read overwrites (ReadRoute's scratch buffer):
+   * a body chunk is valid only during onBody, so whatever the body keeps is copied.
    */
-  private readonly volatileReads: boolean;
+  private readVolatile = false;
 
   constructor(
     readonly id: number,
@@ -114,9 +114,8 @@ export class H1Connection
     this.timer = new ReusableTimer(this.onTimer);
     this.idleTimer = new ReusableTimer(this.onIdleTimerFired);
     this.onDrain = this.onDrain.bind(this);
-    this.volatileReads = readRoute !== undefined;
     if (readRoute !== undefined) readRoute.attach(this);
-    else socket.on('data', (data: Buffer) => this.onSocketRead(data));
+    else socket.on('data', (data: Buffer) => this.onSocketRead(data, false));
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
@@ -232,8 +231,9 @@ export class H1Connection
 
   // ---- receiving ------------------------------------------------------------------------------
 
-  /** Bytes from the socket: from the ReadRoute (scratch buffer) or a 'data' event (TLS). */
-  onSocketRead(data: Buffer): void {
+  /** Bytes from the socket: from the ReadRoute, or a 'data' event (TLS: never volatile). */
+  onSocketRead(data: Buffer, volatile: boolean): void {
+    this.readVolatile = volatile;
     if (this.ex === null) {
       // Bytes nobody asked for: the connection's state is unknown, so it is never reused.
       this.shutdown('not-reusable');
@@ -265,6 +265,15 @@ export class H1Connection
         this.body = null;
       }
     }
+  }
+
+  /**
+   * ReadRoute asks after each read: a body that keeps its chunks gets reads of its own. A paused
+   * body (held weakly) is asked too: the read after its resume is the next one.
+   */
+  keepsNextRead(): boolean {
+    const body = this.body ?? this.weakBody?.deref();
+    return body?.keepsChunks === true;
   }
 
   onInformation(head: ResponseHead): void {
@@ -311,7 +320,7 @@ export class H1Connection
     // The pause itself waits until execute() returns (onSocketRead): if this chunk ends the body, there
     // is nothing left to hold back and the pause would be two wasted syscalls.
     const body = this.body;
-    if (body !== null && !body.pushChunk(chunk, this.volatileReads) && !this.paused) this.wantPause = true;
+    if (body !== null && !body.pushChunk(chunk, this.readVolatile) && !this.paused) this.wantPause = true;
   }
 
   onComplete(trailers: IncomingHeaders | undefined, reusable: boolean): void {

@@ -147,6 +147,17 @@ export class ResponseBody extends Readable {
     }
   }
 
+  /**
+   * Whether pushChunk() would keep the next chunk as it is (streaming, or held), rather than copy
+   * it into the gathered buffer or discard it. The connection reads into a buffer of the chunk's
+   * own when it will be kept (ReadRoute).
+   */
+  get keepsChunks(): boolean {
+    if (this.streaming) return true;
+    if (this.discarding) return false;
+    return !(this.expectedLength > 0 && this.held.length === 0);
+  }
+
   /** True once the connection has delivered the whole body. */
   get complete(): boolean {
     return this.received;
