@@ -90,8 +90,9 @@ export class H1Connection
   private idleTimerPending = false;
   private keepsProcessAlive = true;
   /**
-   * The read being parsed lives in a buffer the next read overwrites (ReadRoute's scratch buffer):
-   * a body chunk is valid only during onBody, so whatever the body keeps is copied.
+   * The read being parsed lives in a buffer the next read overwrites (ReadRoute's scratch buffer, or
+   * its own buffer after a short read): a body chunk is valid only during onBody, so whatever the
+   * body keeps is copied.
    */
   private readVolatile = false;
 
