@@ -2,7 +2,8 @@
 // one cell of the bench, per request. The evidence behind a target that is not met: compare a client's
 // breakdown with the floor's (`floor`) in the same cell.
 //
-//   clients: warmpool | undici | floor, and for HTTP/1.1 also fetch | node-http
+//   clients: warmpool | undici | floor; for HTTP/1.1 also fetch | node-http; for HTTP/2 also
+//            floor-kept (the floor keeping each body as one buffer)
 //   e.g.     npm run bench:profile -- warmpool /64k 64
 //            npm run bench:profile -- floor /12 1 --h2
 //
@@ -18,7 +19,7 @@
 import { Session } from 'node:inspector/promises';
 import { type ClientSpec, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
 import { startH2Server, startServer } from './common.js';
-import { rawHttp2, undiciH2Pool } from './h2-clients.js';
+import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
 import { warmpoolClient, warmpoolH2Client } from './warmpool.js';
 
 interface ProfileNode {
@@ -38,7 +39,12 @@ const H1: Record<string, ClientSpec> = {
   'node-http': nodeHttp,
   floor: rawSocket,
 };
-const H2: Record<string, ClientSpec> = { warmpool: warmpoolH2Client, undici: undiciH2Pool, floor: rawHttp2 };
+const H2: Record<string, ClientSpec> = {
+  warmpool: warmpoolH2Client,
+  undici: undiciH2Pool,
+  floor: rawHttp2,
+  'floor-kept': rawHttp2KeepingBody,
+};
 
 /** Which bucket a sampled function's self time goes to. */
 function groupOf(frame: ProfileNode['callFrame']): string {

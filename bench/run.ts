@@ -13,7 +13,7 @@
 // Numbers from one run on one machine are only comparable with each other: read the ratio column.
 import { type ClientSpec, type Runner, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
 import { startH2Server, startServer, withTimeout } from './common.js';
-import { rawHttp2, undiciH2Pool } from './h2-clients.js';
+import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
 import { Samples, type Table, loadWarning, machineMeta, median, textTable, writeResults } from './report.js';
 import { type Scenario, scenarios } from './scenarios/index.js';
 import { targetsTable } from './targets.js';
@@ -196,6 +196,7 @@ async function main(): Promise<void> {
     ...(wp instanceof Error ? [] : [warmpoolH2Client]),
     undiciH2Pool,
     rawHttp2,
+    rawHttp2KeepingBody,
   ];
 
   const tables: Table[] = [];
