@@ -703,4 +703,24 @@ describe('HTTP/2', () => {
       await agent.close();
     }
   });
+
+  it('idleTimeout closes a session once it has been idle that long, however often it was reused before', async () => {
+    const server = await h2Server({});
+    const agent = newAgent({ idleTimeout: 300 });
+    const client = new Client({ agent });
+    try {
+      // Reused back to back, then every 100 ms: never idle for 300 ms, so never closed.
+      for (let i = 0; i < 20; i++) await (await client.request(`${server.url}/a`)).body.text();
+      for (let i = 0; i < 6; i++) {
+        await sleep(100);
+        await (await client.request(`${server.url}/b`)).body.text();
+      }
+      assert.equal(server.stats.sessionsTotal, 1);
+      assert.equal(agent.originStats(server.url)!.closed['idle-timeout'], 0);
+      await until(() => agent.originStats(server.url)!.closed['idle-timeout'] === 1);
+      assert.equal(agent.originStats(server.url)!.open, 0);
+    } finally {
+      await agent.close();
+    }
+  });
 });

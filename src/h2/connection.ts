@@ -284,6 +284,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   private streamTimer: NodeJS.Timeout | undefined = undefined;
   private streamTimerAt = 0;
   private readonly idleTimer: ReusableTimer;
+  private idleTimerPending = false;
   private pingTimer: NodeJS.Timeout | undefined = undefined;
   private settingsTimer: NodeJS.Timeout | undefined = undefined;
 
@@ -925,12 +926,19 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     if (!this.closed && !this.pinging && !this.draining) this.ping();
   }
 
+  /**
+   * The pool calls this each time the session goes idle, which at one stream at a time is after
+   * every request. As on HTTP/1.1, a timer already pending is left alone: when it fires, the pool
+   * re-reads the idle age and re-arms for the remainder, so back-to-back reuse costs no timer work.
+   */
   armIdleTimer(ms: number): void {
-    if (ms <= 0) this.idleTimer.clear();
-    else this.idleTimer.arm(ms);
+    if (this.idleTimerPending || ms <= 0) return;
+    this.idleTimerPending = true;
+    this.idleTimer.arm(ms);
   }
 
   private onIdleTimer(): void {
+    this.idleTimerPending = false;
     if (!this.closed && this.active === 0) this.owner.onIdleTimer(this);
   }
 
