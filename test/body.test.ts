@@ -142,25 +142,36 @@ describe('body reader rules', () => {
   });
 });
 
+/**
+ * A server that writes each body in `piece`-byte writes a turn of the event loop apart (chunked), so
+ * the client's reads are short and, across connections, interleaved. `bodyFor` picks the body from
+ * the request URL.
+ */
+function startTrickleServer(piece: number, bodyFor: (url: URL) => Buffer): Promise<TestHttpServer> {
+  return startHttpServer((req, res) => {
+    const body = bodyFor(new URL(req.url ?? '/', 'http://x'));
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    let at = 0;
+    const next = () => {
+      if (at >= body.length) {
+        res.end();
+        return;
+      }
+      res.write(body.subarray(at, at + piece));
+      at += piece;
+      setImmediate(next);
+    };
+    next();
+  });
+}
+
 describe('the shared read buffer (cleartext HTTP/1.1 sockets read into one scratch buffer)', () => {
   it('chunks kept by bodies read at once on several connections come out intact', async () => {
     // Each response is written in many small pieces a turn apart, so the reads of the four sockets
     // interleave: a chunk kept as a view of the shared buffer would be overwritten by the next read.
-    const slow = await startHttpServer((req, res) => {
-      const seed = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('seed'));
-      const body = pattern(40 * 1024 + seed).subarray(seed);
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      let at = 0;
-      const next = () => {
-        if (at >= body.length) {
-          res.end();
-          return;
-        }
-        res.write(body.subarray(at, at + 1500));
-        at += 1500;
-        setImmediate(next);
-      };
-      next();
+    const slow = await startTrickleServer(1500, (url) => {
+      const seed = Number(url.searchParams.get('seed'));
+      return pattern(40 * 1024 + seed).subarray(seed);
     });
     const a = new Agent();
     try {
@@ -195,21 +206,7 @@ describe('read buffers of bodies that keep their chunks', () => {
     // The body is read as a stream, so the connection reads into buffers of its own; a short read
     // must be copied out at its size rather than handed over with the 64 KiB buffer around it.
     const size = 200 * 1024; // chunked: no length to gather by, so the chunks are kept as they come
-    const trickle = await startHttpServer((_req, res) => {
-      const body = pattern(size);
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      let at = 0;
-      const next = () => {
-        if (at >= body.length) {
-          res.end();
-          return;
-        }
-        res.write(body.subarray(at, at + 700));
-        at += 700;
-        setImmediate(next);
-      };
-      next();
-    });
+    const trickle = await startTrickleServer(700, () => pattern(size));
     const a = new Agent();
     try {
       const res = await new Client({ agent: a, baseUrl: trickle.url }).request('/');

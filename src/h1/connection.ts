@@ -87,7 +87,6 @@ export class H1Connection
   private activityNoted = false;
   /** Idle expiry; armed once per idle spell and re-checked when it fires (see armIdleTimer). */
   private readonly idleTimer: ReusableTimer;
-  private idleTimerPending = false;
   private keepsProcessAlive = true;
   /**
    * The read being parsed lives in a buffer the next read overwrites (ReadRoute's scratch buffer, or
@@ -479,13 +478,10 @@ export class H1Connection
    * that is reused back-to-back costs no timer work per request.
    */
   armIdleTimer(ms: number): void {
-    if (this.idleTimerPending || ms <= 0) return;
-    this.idleTimerPending = true;
-    this.idleTimer.arm(ms);
+    if (ms > 0) this.idleTimer.armUnlessPending(ms);
   }
 
   private onIdleTimerFired(): void {
-    this.idleTimerPending = false;
     if (!this.closed && this.ex === null) this.owner.onIdleTimer(this);
   }
 

@@ -284,7 +284,6 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   private streamTimer: NodeJS.Timeout | undefined = undefined;
   private streamTimerAt = 0;
   private readonly idleTimer: ReusableTimer;
-  private idleTimerPending = false;
   private pingTimer: NodeJS.Timeout | undefined = undefined;
   private settingsTimer: NodeJS.Timeout | undefined = undefined;
 
@@ -932,13 +931,10 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
    * re-reads the idle age and re-arms for the remainder, so back-to-back reuse costs no timer work.
    */
   armIdleTimer(ms: number): void {
-    if (this.idleTimerPending || ms <= 0) return;
-    this.idleTimerPending = true;
-    this.idleTimer.arm(ms);
+    if (ms > 0) this.idleTimer.armUnlessPending(ms);
   }
 
   private onIdleTimer(): void {
-    this.idleTimerPending = false;
     if (!this.closed && this.active === 0) this.owner.onIdleTimer(this);
   }
 
