@@ -1,4 +1,4 @@
-// `npm run bench:profile -- <client> <path> <C> [--h2] [--seconds=N]`: where one client's time goes in
+// `npm run bench:profile -- <client> <path> <C> [--h2] [--seconds=N] [--functions=N]`: where one client's time goes in
 // one cell of the bench, per request. The evidence behind a target that is not met: compare a client's
 // breakdown with the floor's (`floor`) in the same cell.
 //
@@ -13,7 +13,8 @@
 // - self time per request, grouped: warmpool's modules one by one, node's internals by area
 //   (http2/core, streams, events, ...), the garbage collector, and "(idle)": the main thread waiting
 //   in epoll, i.e. on the server and the kernel. At C=1 (idle) is the round trip nobody's client code
-//   can shorten.
+//   can shorten;
+// - with --functions=N, the N functions with the most self time (a native one with its caller).
 // The profiler adds its own overhead (about 10-30 % here): compare breakdowns with each other, never
 // with the bench's req/s.
 import { Session } from 'node:inspector/promises';
@@ -24,7 +25,8 @@ import { warmpoolClient, warmpoolH2Client } from './warmpool.js';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string };
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 interface Profile {
   nodes: ProfileNode[];
@@ -80,17 +82,49 @@ function breakdown(profile: Profile, requests: number): Array<[string, number]> 
   return [...groups].map(([g, us]): [string, number] => [g, us / requests]).sort((a, b) => b[1] - a[1]);
 }
 
+/** A sampled function as `name (where:line)`; a native one (no url) also names its caller. */
+function frameLabel(node: ProfileNode, parentOf: Map<number, ProfileNode>): string {
+  const { functionName, url, lineNumber } = node.callFrame;
+  const name = functionName === '' ? '(anonymous)' : functionName;
+  if (url === '') {
+    const caller = parentOf.get(node.id);
+    return caller === undefined ? name : `${name} <- ${frameLabel(caller, parentOf)}`;
+  }
+  const short = url.replace(/^.*\/build\//, '').replace(/^node:(internal\/)?/, 'node:');
+  return `${name} (${short}:${lineNumber + 1})`;
+}
+
+/** The `limit` functions with the most self time per request (`--functions=N`). */
+function topFunctions(profile: Profile, requests: number, limit: number): Array<[string, number]> {
+  const parentOf = new Map<number, ProfileNode>();
+  const byId = new Map<number, ProfileNode>();
+  for (const node of profile.nodes) byId.set(node.id, node);
+  for (const node of profile.nodes) for (const c of node.children ?? []) parentOf.set(c, node);
+  const selfUs = new Map<string, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = byId.get(profile.samples[i]!)!;
+    if (node.callFrame.functionName === '(idle)') continue;
+    const label = frameLabel(node, parentOf);
+    selfUs.set(label, (selfUs.get(label) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  return [...selfUs]
+    .map(([f, us]): [string, number] => [f, us / requests])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const positional = args.filter((a) => !a.startsWith('--'));
   const h2 = args.includes('--h2');
   const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.slice('--seconds='.length) ?? 3);
+  const functions = Number(args.find((a) => a.startsWith('--functions='))?.slice('--functions='.length) ?? 0);
   const [name = 'warmpool', path = '/12', cArg = '1'] = positional;
   const c = Number(cArg);
   const spec = (h2 ? H2 : H1)[name];
   if (spec === undefined || !(c >= 1) || !(seconds > 0)) {
     console.error(
-      `usage: bench:profile -- <${Object.keys(h2 ? H2 : H1).join('|')}> </12|/64k> <C> [--h2] [--seconds=N]`,
+      `usage: bench:profile -- <${Object.keys(h2 ? H2 : H1).join('|')}> </12|/64k> <C> [--h2] [--seconds=N] [--functions=N]`,
     );
     process.exit(2);
   }
@@ -138,6 +172,12 @@ async function main(): Promise<void> {
   console.log('  main thread, self time per request:');
   for (const [group, us] of breakdown(profile, requests).slice(0, 25)) {
     console.log(`  ${us.toFixed(1).padStart(8)} µs  ${group}`);
+  }
+  if (functions > 0) {
+    console.log('  main thread, the functions with the most self time per request:');
+    for (const [fn, us] of topFunctions(profile, requests, functions)) {
+      console.log(`  ${us.toFixed(2).padStart(8)} µs  ${fn}`);
+    }
   }
 }
 

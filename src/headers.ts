@@ -8,3 +8,29 @@ export type IncomingHeaders = Record<string, string | string[]>;
 export type OutgoingHeaders =
   | Record<string, string | number | readonly string[] | undefined>
   | Iterable<readonly [string, string]>;
+
+/**
+ * Adds one field line to `target`. A second value makes an array; set-cookie is always one (its
+ * values cannot be joined, as node:http and node:http2 also give it). Names are read as own
+ * properties only: a server may send a field named `constructor`, `toString` or `__proto__`, which
+ * a plain object would otherwise find on its prototype.
+ */
+export function addField(target: IncomingHeaders, name: string, value: string): void {
+  const prev = Object.hasOwn(target, name) ? target[name] : undefined;
+  if (prev === undefined) setOwn(target, name, name === 'set-cookie' ? [value] : value);
+  else if (typeof prev === 'string') setOwn(target, name, [prev, value]);
+  else prev.push(value);
+}
+
+export function getOwn(target: IncomingHeaders, name: string): string | string[] | undefined {
+  return Object.hasOwn(target, name) ? target[name] : undefined;
+}
+
+/** Sets a field as an ordinary own property, `__proto__` included. */
+export function setOwn(target: IncomingHeaders, name: string, value: string | string[]): void {
+  if (name === '__proto__') {
+    Object.defineProperty(target, name, { value, writable: true, enumerable: true, configurable: true });
+  } else {
+    target[name] = value;
+  }
+}

@@ -176,6 +176,10 @@ describe('ResponseParser: header fields', () => {
     assert.equal(Object.getPrototypeOf(h), Object.prototype);
     assert.deepEqual(Object.getOwnPropertyDescriptor(h, '__proto__')?.value, ['a', 'b']);
   });
+  it('stores fields named like Object.prototype members (constructor, toString) as own values', () => {
+    const { ev } = feed('HTTP/1.1 204 X\r\nConstructor: a\r\ntoString: b\r\ntostring: c\r\n\r\n');
+    assert.deepEqual(ev.head?.headers, { constructor: 'a', tostring: ['b', 'c'] });
+  });
 });
 
 describe('ResponseParser: obs-fold (RFC 9112 §5.2)', () => {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   Agent,
   type AgentOptions,
@@ -18,10 +19,12 @@ import {
   request,
   setGlobalAgent,
 } from '../src/index.js';
+import { LIBRARY, runChild } from './helpers/child.js';
 import {
   type H2Handler,
   TEST_CERT,
   type TestH2Server,
+  type TestHttpsServer,
   startH2Server,
   startHttpsServer,
   startSilentProxy,
@@ -112,7 +115,12 @@ describe('HTTP/2', () => {
       assert.equal(res.connection.protocol, 'h2');
       assert.equal(res.connection.reused, false);
       assert.deepEqual(res.headers['set-cookie'], ['c=1', 'd=2']);
+      assert.deepEqual(res.headers['x-multi'], ['a', 'b']);
       assert.equal(res.headers[':status'], undefined);
+      // Converted from node:http2's object on first read: a plain object like HTTP/1.1's, and the
+      // same one on every read.
+      assert.equal(Object.getPrototypeOf(res.headers), Object.prototype);
+      assert.equal(res.headers, res.headers);
       assert.equal(await res.body.text(), 'hello h2');
       const h = seen[0]!;
       assert.equal(h[':method'], 'GET');
@@ -722,5 +730,82 @@ describe('HTTP/2', () => {
     } finally {
       await agent.close();
     }
+  });
+
+  it('an origin that spoke h2 and comes back speaking only HTTP/1.1 gets well-formed HTTP/1.1 requests', async () => {
+    const h2 = await h2Server();
+    const agent = newAgent();
+    const client = new Client({ agent });
+    let h1: TestHttpsServer | undefined;
+    try {
+      const first = await client.request(`${h2.url}/`);
+      await first.body.dump();
+      assert.equal(first.httpVersion, '2');
+      await h2.close();
+      // The same port, now HTTP/1.1 only. The pool still takes the origin for h2 when the next requests
+      // are made, so they are validated without an HTTP/1.1 head; the new connection must encode one.
+      const seen: string[] = [];
+      h1 = await startHttpsServer({
+        port: h2.port,
+        handler: (req, res) => {
+          let body = '';
+          req.setEncoding('latin1');
+          req.on('data', (d: string) => {
+            body += d;
+          });
+          req.on('end', () => {
+            seen.push(
+              `${req.method} ${req.url} host=${req.headers.host} x=${req.headers['x-custom']} ${body}`,
+            );
+            res.end('ok\n');
+          });
+        },
+      });
+      const get = await client.request(`${h2.url}/get?q=1`, { headers: { 'x-custom': 'a' } });
+      const post = await client.request(`${h2.url}/post`, { method: 'POST', body: 'payload' });
+      assert.equal(await get.body.text(), 'ok\n');
+      assert.equal(await post.body.text(), 'ok\n');
+      assert.equal(get.httpVersion, '1.1');
+      assert.deepEqual(seen, [
+        `GET /get?q=1 host=127.0.0.1:${h2.port} x=a `,
+        `POST /post host=127.0.0.1:${h2.port} x=undefined payload`,
+      ]);
+      assert.equal(agent.originStats(h2.url)!.protocol, 'http/1.1');
+    } finally {
+      await agent.close();
+      await h1?.close();
+    }
+  });
+
+  it("an idle session lets the process exit; a request made after it was unref'd still completes", async () => {
+    const server = await h2Server({
+      handler: (stream, headers) => {
+        const answer = (): void => {
+          if (stream.destroyed) return;
+          stream.respond({ ':status': 200 });
+          stream.end('ok');
+        };
+        // Nothing else in the child holds its event loop while this one is outstanding.
+        if (headers[':path'] === '/slow') setTimeout(answer, 300);
+        else answer();
+      },
+    });
+    const ca = fileURLToPath(new URL('../../test/fixtures/localhost-cert.pem', import.meta.url));
+    const script = `
+      import fs from 'node:fs';
+      import { Agent, Client } from ${JSON.stringify(LIBRARY)};
+      // Idle limits far beyond the 10 s the parent waits: only an unref'd idle session lets it exit.
+      const agent = new Agent({ idleTimeout: 60_000, tls: { ca: fs.readFileSync(${JSON.stringify(ca)}) } });
+      const client = new Client({ agent, baseUrl: ${JSON.stringify(server.url)} });
+      const a = await (await client.request('/a')).body.text();
+      await new Promise((r) => setTimeout(r, 50)); // idle for a while: the session is unref'd by now
+      const b = await (await client.request('/slow')).body.text();
+      console.log(a, b, agent.stats().open);
+    `;
+    const out = await runChild(script);
+    assert.equal(out.killed, false, 'the child did not exit by itself within 10 s');
+    assert.equal(out.code, 0, `exit code ${out.code} (13: it exited with /slow outstanding) ${out.stderr}`);
+    assert.equal(out.stdout.trim(), 'ok ok 1');
+    assert.equal(server.stats.sessionsTotal, 1);
   });
 });

@@ -4,56 +4,16 @@
  * dump(), destroy(), garbage-collected), and agent.close() / agent.destroy().
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type http from 'node:http';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Agent, Client } from '../src/index.js';
+import { LIBRARY, runChild } from './helpers/child.js';
 import { startFaultServer } from './helpers/fault-server.js';
 import { startHttpServer } from './helpers/http-server.js';
 import { deferred, isSettled, rejectsWith, waitFor } from './helpers/pool-util.js';
 import { startRawServer } from './helpers/raw-server.js';
 
-/** The compiled library, for child processes. */
-const LIBRARY = fileURLToPath(new URL('../src/index.js', import.meta.url));
-
 const KIB = 1024;
-
-/** Runs an ES module script in a child node; kills it after 10 s (counted as not exiting by itself). */
-function runChild(
-  script: string,
-  nodeArgs: string[] = [],
-  onLine?: (line: string, child: ReturnType<typeof spawn>) => void,
-): Promise<{ code: number | null; stdout: string; stderr: string; killed: boolean }> {
-  const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  let killed = false;
-  const killer = setTimeout(() => {
-    killed = true;
-    child.kill('SIGKILL');
-  }, 10_000);
-  child.stdout!.on('data', (d: Buffer) => {
-    const before = stdout;
-    stdout += d.toString();
-    if (onLine !== undefined) {
-      const lines = stdout.split('\n');
-      const done = before.split('\n').length - 1;
-      for (let i = done; i < lines.length - 1; i++) onLine(lines[i]!, child);
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve) => {
-    child.once('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr, killed });
-    });
-  });
-}
 
 test('after the server restarts, requests succeed on new connections without any reset by the caller', async () => {
   const server = await startFaultServer();

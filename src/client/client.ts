@@ -141,8 +141,11 @@ export class Client {
           : init.headers === undefined
             ? this.headers
             : mergeHeaders(this.headers, init.headers);
-      const encoded = encodeRequestHead(method, parsed.path, parsed.host, headers, framing);
       const tls = init.tls ?? this.tls;
+      // Validated before any pool is made; an origin known to speak h2 needs no HTTP/1.1 head (its
+      // connection would encode one, should the origin come back as HTTP/1.1).
+      const serialize = this.agent.protocolHint(parsed.target, tls) !== 'h2';
+      const encoded = encodeRequestHead(method, parsed.path, parsed.host, headers, framing, serialize);
       pool = this.agent.poolFor(parsed.target, tls);
       const signal = init.signal;
       if (signal?.aborted) {

@@ -14,6 +14,7 @@ import {
   ResponseParser,
   type ResponseParserHandler,
 } from './parser.js';
+import { encodeRequestHead } from './request-head.js';
 
 /** Bodies up to this size are copied into the head's buffer and sent in one write. */
 const COALESCE_LIMIT = 64 * 1024;
@@ -137,22 +138,28 @@ export class H1Connection
 
     const socket = this.socket;
     const body = ex.body;
+    // Validated but not serialized when the request was made for an HTTP/2 pool (Client.request);
+    // the origin has since answered with HTTP/1.1. Encoding with the final framing gives the same head.
+    if (ex.head === '') {
+      ex.head = encodeRequestHead(ex.method, ex.path, ex.authority, ex.headers, ex.bodyFraming).head;
+    }
+    const head = ex.head;
     if (body.kind === BODY_KIND_BYTES && body.length <= COALESCE_LIMIT) {
       // One buffer, one write: head and body leave in the same segment (no Nagle/delayed-ACK stall).
       const bytes = body.bytes!;
-      const headLength = ex.head.length;
+      const headLength = head.length;
       const buf = Buffer.allocUnsafe(headLength + body.length);
-      buf.write(ex.head, 0, 'latin1');
+      buf.write(head, 0, 'latin1');
       if (typeof bytes === 'string') buf.write(bytes, headLength, 'utf8');
       else buf.set(bytes, headLength);
       socket.write(buf);
     } else if (body.kind === BODY_KIND_BYTES) {
       socket.cork();
-      socket.write(ex.head, 'latin1');
+      socket.write(head, 'latin1');
       socket.write(body.bytes!);
       socket.uncork();
     } else {
-      socket.write(ex.head, 'latin1');
+      socket.write(head, 'latin1');
       if (body.kind === BODY_KIND_STREAM) void this.sendStream(ex);
     }
     this.arm(TIMER_HEADERS, ex.headersTimeout);
@@ -295,6 +302,7 @@ export class H1Connection
       head.statusText,
       head.httpVersion,
       head.headers,
+      null,
       'http/1.1',
       this.id,
       now,

@@ -26,7 +26,7 @@
  * execute()/finish(); exceptions from them propagate unchanged.
  */
 import { HeadersOverflowError, ParseError, SocketClosedError, UnsupportedError } from '../errors.js';
-import type { IncomingHeaders } from '../headers.js';
+import { type IncomingHeaders, addField, getOwn, setOwn } from '../headers.js';
 
 export interface ResponseHead {
   statusCode: number;
@@ -749,36 +749,6 @@ export class ResponseParser {
 }
 
 // -----------------------------------------------------------------------------------------------
-
-function addField(target: IncomingHeaders, name: string, value: string): void {
-  if (name === '__proto__') {
-    // A plain object would treat this name as its prototype; store it as an ordinary own property.
-    const prev = getOwn(target, name);
-    setOwn(
-      target,
-      name,
-      prev === undefined ? value : typeof prev === 'string' ? [prev, value] : [...prev, value],
-    );
-    return;
-  }
-  const prev = target[name];
-  // set-cookie is always an array (as node:http and node:http2 give it): its values cannot be joined.
-  if (prev === undefined) target[name] = name === 'set-cookie' ? [value] : value;
-  else if (typeof prev === 'string') target[name] = [prev, value];
-  else prev.push(value);
-}
-
-function getOwn(target: IncomingHeaders, name: string): string | string[] | undefined {
-  return Object.hasOwn(target, name) ? target[name] : undefined;
-}
-
-function setOwn(target: IncomingHeaders, name: string, value: string | string[]): void {
-  if (name === '__proto__') {
-    Object.defineProperty(target, name, { value, writable: true, enumerable: true, configurable: true });
-  } else {
-    target[name] = value;
-  }
-}
 
 /** Short printable excerpt of a bad line for error messages (bounded, control bytes escaped). */
 function describe(text: string, s: number, e: number): string {

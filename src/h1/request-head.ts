@@ -93,6 +93,8 @@ function hasToken(value: string, token: string): boolean {
 
 /** Mutable state shared by the header loop; one object per call instead of closures. */
 interface HeadBuilder {
+  /** Serialize as well as validate (see encodeRequestHead's `serialize`). */
+  serialize: boolean;
   head: string;
   hasHost: boolean;
   contentLength: number; // -1 = caller gave none
@@ -157,11 +159,13 @@ function addHeader(b: HeadBuilder, name: string, value: string): void {
       }
       break;
   }
-  b.head += `${name}: ${value}\r\n`;
+  if (b.serialize) b.head += `${name}: ${value}\r\n`;
 }
 
 /**
  * Validate everything, then return the request head (latin1, ending CRLFCRLF) and the final framing.
+ * With `serialize` false the head is '' (validation and framing only: a request for an HTTP/2
+ * origin, whose header block is built from the same validated fields).
  * bodyLength >= 0: a body of exactly that many bytes (`content-length` added unless the caller gave
  * the same value; a different value throws). BODY_CHUNKED: unknown length, `transfer-encoding:
  * chunked` is added, unless the caller supplied content-length, in which case the body is sent with
@@ -174,6 +178,7 @@ export function encodeRequestHead(
   host: string,
   headers: OutgoingHeaders | undefined,
   bodyLength: number,
+  serialize = true,
 ): EncodedHead {
   if (!isToken(method)) throw new InvalidArgumentError(`invalid method ${describe(method)}`);
   if (!isValidPath(path)) {
@@ -189,7 +194,7 @@ export function encodeRequestHead(
     throw new InvalidArgumentError(`invalid body length ${bodyLength}`);
   }
 
-  const b: HeadBuilder = { head: '', hasHost: false, contentLength: -1, connectionClose: false };
+  const b: HeadBuilder = { serialize, head: '', hasHost: false, contentLength: -1, connectionClose: false };
   if (headers !== undefined) {
     if (isIterable(headers)) {
       for (const pair of headers) {
@@ -241,6 +246,7 @@ export function encodeRequestHead(
     framing = 0;
   }
 
+  if (!serialize) return { head: '', bodyLength: framing, connectionClose: b.connectionClose };
   const hostLine = b.hasHost ? '' : `host: ${host}\r\n`;
   return {
     head: `${method} ${path} HTTP/1.1\r\n${hostLine}${b.head}${framingLine}\r\n`,

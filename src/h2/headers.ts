@@ -7,8 +7,8 @@
  * with any field the Connection header names. Host becomes :authority; framing is HTTP/2's own, so
  * content-length is set from the body we will send and transfer-encoding is never sent.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import type { IncomingHeaders, OutgoingHeaders } from '../headers.js';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import { type IncomingHeaders, type OutgoingHeaders, addField } from '../headers.js';
 import type { Exchange } from '../pool/exchange.js';
 
 /** Fields HTTP/2 does not carry (RFC 9113 §8.2.2), and the ones we derive ourselves. */
@@ -98,19 +98,17 @@ export function requestHeaders(ex: Exchange, scheme: 'https' | 'http'): Outgoing
   return h;
 }
 
-/** node:http2's response header object without the pseudo-headers, as IncomingHeaders. */
-export function incomingHeaders(raw: IncomingHttpHeaders): IncomingHeaders {
+/**
+ * A header block as node:http2 passes it raw with 'response', 'headers' and 'trailers' (name, value,
+ * name, value, ...), as IncomingHeaders: the pseudo-headers left out, a repeated field an array, as
+ * over HTTP/1.1 (node's own header object joins repeats into one string).
+ */
+export function incomingHeaders(raw: readonly string[]): IncomingHeaders {
   const out: IncomingHeaders = {};
-  for (const name in raw) {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
     if (name.charCodeAt(0) === 0x3a) continue; // ':status' and the like
-    const v = raw[name];
-    if (v === undefined) continue;
-    // A plain object would take this name as its prototype: store it as an ordinary own property.
-    if (name === '__proto__') {
-      Object.defineProperty(out, name, { value: v, writable: true, enumerable: true, configurable: true });
-    } else {
-      out[name] = v;
-    }
+    addField(out, name, raw[i + 1]!);
   }
   return out;
 }

@@ -91,16 +91,8 @@ export class Agent implements PoolParent {
   /** The pool for a target; made on first use. */
   poolFor(target: Target, tls: TlsOptions | undefined): OriginPool {
     const effectiveTls = tls ?? this.options.tls;
-    const last = this.last;
-    if (
-      last !== undefined &&
-      last.target === target &&
-      last.tls === effectiveTls &&
-      !last.pool.removed &&
-      (effectiveTls === undefined || sameTlsFields(effectiveTls, last.fields))
-    ) {
-      return last.pool;
-    }
+    const same = this.lastPoolFor(target, effectiveTls);
+    if (same !== undefined) return same;
     const key =
       effectiveTls === undefined || !target.secure
         ? target.origin
@@ -120,6 +112,30 @@ export class Agent implements PoolParent {
     }
     this.last = { target, tls: effectiveTls, fields: tlsFields(effectiveTls), pool };
     return pool;
+  }
+
+  /**
+   * What the target's origin speaks, when that is known without making a pool: from the pool the
+   * last request went to, if this one goes there too. Lets Client.request skip the HTTP/1.1 head for
+   * an h2 origin while validating the request before any pool exists.
+   */
+  protocolHint(target: Target, tls: TlsOptions | undefined): 'http/1.1' | 'h2' | 'unknown' {
+    return this.lastPoolFor(target, tls ?? this.options.tls)?.protocol ?? 'unknown';
+  }
+
+  /** The pool poolFor() returned last, when this request goes to it too. */
+  private lastPoolFor(target: Target, effectiveTls: TlsOptions | undefined): OriginPool | undefined {
+    const last = this.last;
+    if (
+      last !== undefined &&
+      last.target === target &&
+      last.tls === effectiveTls &&
+      !last.pool.removed &&
+      (effectiveTls === undefined || sameTlsFields(effectiveTls, last.fields))
+    ) {
+      return last.pool;
+    }
+    return undefined;
   }
 
   private dialTarget(target: Target, tls: TlsOptions | undefined, key: string): DialTarget {

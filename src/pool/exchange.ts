@@ -2,7 +2,7 @@ import { AbortedError } from '../errors.js';
 import type { IncomingHeaders, OutgoingHeaders } from '../headers.js';
 import type { PreparedBody } from '../request/body.js';
 import { type BodySource, ResponseBody } from '../response/body.js';
-import { Response, type Timings } from '../response/response.js';
+import { type HeaderConversion, Response, type Timings } from '../response/response.js';
 import type { PoolConnection } from './connection.js';
 
 /** Interim (1xx) responses, for `onInformation`. */
@@ -25,7 +25,7 @@ export interface ExchangeInit {
   origin: string;
   method: string;
   path: string;
-  /** The encoded request head (validated, with host and framing headers). */
+  /** The encoded request head (validated, with host and framing headers); '' if not serialized. */
   head: string;
   /** -1 none, -2 chunked, >= 0 the Content-Length the head announced. */
   bodyFraming: number;
@@ -55,7 +55,8 @@ export class Exchange {
   readonly origin: string;
   readonly method: string;
   readonly path: string;
-  readonly head: string;
+  /** The HTTP/1.1 request head; '' until needed when the request was made for an HTTP/2 origin. */
+  head: string;
   readonly bodyFraming: number;
   readonly body: PreparedBody;
   readonly connectionClose: boolean;
@@ -83,6 +84,8 @@ export class Exchange {
   /** When the pool first took it (monotonic ms); set by OriginPool.dispatch from its clock reading. */
   queuedAt = 0;
   dispatchedAt = 0;
+  /** The wall clock as the pool read it with `dispatchedAt`. */
+  dispatchedWall = 0;
   dnsMs: number | undefined = undefined;
   connectMs: number | undefined = undefined;
   tlsMs: number | undefined = undefined;
@@ -136,13 +139,17 @@ export class Exchange {
     this.abortTarget = target;
   }
 
-  /** The connection delivered the final response head. */
+  /**
+   * The connection delivered the final response head. With `convert`, `headers` is a raw header block
+   * that it turns into IncomingHeaders on the first read of res.headers.
+   */
   deliverHead(
     source: BodySource,
     status: number,
     statusText: string,
     httpVersion: '1.0' | '1.1' | '2',
-    headers: IncomingHeaders,
+    headers: IncomingHeaders | readonly string[],
+    convert: HeaderConversion | null,
     protocol: 'http/1.1' | 'h2',
     connectionId: number,
     now: number,
@@ -160,6 +167,7 @@ export class Exchange {
         statusText,
         httpVersion,
         headers,
+        convert,
         body,
         {
           id: connectionId,

@@ -245,6 +245,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     ex.connAgeMs = this.since(conn.createdMono, conn.createdWall);
     ex.connRequestCount = conn.requestCount + 1;
     ex.dispatchedAt = now;
+    ex.dispatchedWall = this.nowWall;
     if (ex.connReused) this.reused++;
     else {
       const t = this.dialTimings.get(conn);

@@ -25,12 +25,24 @@ export interface Timings {
   ttfbMs: number;
 }
 
+/**
+ * Turns a raw header block (name, value, name, value, ...) into IncomingHeaders. HTTP/2 hands its
+ * raw block over with the head and it is converted on the first read of `res.headers`: building the
+ * object costs a few microseconds, and many callers never look at the headers.
+ */
+export type HeaderConversion = (raw: readonly string[]) => IncomingHeaders;
+
 export class Response {
+  /** The header fields, or the raw block `convert` turns into them on first read. */
+  private fields: IncomingHeaders | readonly string[];
+  private convert: HeaderConversion | null;
+
   constructor(
     readonly status: number,
     readonly statusText: string,
     readonly httpVersion: '1.0' | '1.1' | '2',
-    readonly headers: IncomingHeaders,
+    headers: IncomingHeaders | readonly string[],
+    convert: HeaderConversion | null,
     readonly body: ResponseBody,
     readonly connection: ConnectionInfo,
     readonly timings: Timings,
@@ -38,7 +50,20 @@ export class Response {
     readonly retried: boolean,
     /** The URL that was requested. */
     readonly url: string,
-  ) {}
+  ) {
+    this.fields = headers;
+    this.convert = convert;
+  }
+
+  /** Response header fields: lowercase names; repeated fields (and set-cookie) are arrays. */
+  get headers(): IncomingHeaders {
+    const convert = this.convert;
+    if (convert !== null) {
+      this.convert = null;
+      this.fields = convert(this.fields as readonly string[]);
+    }
+    return this.fields as IncomingHeaders;
+  }
 
   /** Trailer fields of a chunked (or HTTP/2) response, available once the body has ended. */
   get trailers(): IncomingHeaders | undefined {

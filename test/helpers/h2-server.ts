@@ -10,6 +10,7 @@
  * close() destroys every session and socket, so a test never waits on an idle client connection.
  */
 import fs from 'node:fs';
+import type http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
@@ -145,17 +146,25 @@ export interface TestHttpsServer {
   close(): Promise<void>;
 }
 
+export interface HttpsServerOptions {
+  /** Default: any free port. */
+  port?: number;
+  /** Default: 200 "ok\n". */
+  handler?: http.RequestListener;
+}
+
 /** An HTTP/1.1-only https server (its ALPN offers only http/1.1) with the test certificate. */
-export async function startHttpsServer(): Promise<TestHttpsServer> {
+export async function startHttpsServer(options: HttpsServerOptions = {}): Promise<TestHttpsServer> {
   const connections: Array<string | false> = [];
   const server = https.createServer(
     { cert: TEST_CERT, key: TEST_KEY, ALPNProtocols: ['http/1.1'] },
-    (_req, res) => {
-      res.end('ok\n');
-    },
+    options.handler ??
+      ((_req, res) => {
+        res.end('ok\n');
+      }),
   );
   server.on('secureConnection', (socket: tls.TLSSocket) => connections.push(socket.alpnProtocol ?? false));
-  await listen(server);
+  await listen(server, options.port ?? 0);
   const port = (server.address() as net.AddressInfo).port;
   return {
     url: `https://127.0.0.1:${port}`,
@@ -225,10 +234,10 @@ export async function startSilentProxy(
   return proxy;
 }
 
-function listen(server: net.Server): Promise<void> {
+function listen(server: net.Server, port = 0): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });
