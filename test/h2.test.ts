@@ -8,6 +8,7 @@ import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import {
   Agent,
   type AgentOptions,
@@ -121,6 +122,7 @@ describe('HTTP/2', () => {
       // same one on every read.
       assert.equal(Object.getPrototypeOf(res.headers), Object.prototype);
       assert.equal(res.headers, res.headers);
+      assert.match(inspect(res), /headers: \{[^}]*'x-multi': \[ 'a', 'b' \]/); // console.log shows them
       assert.equal(await res.body.text(), 'hello h2');
       const h = seen[0]!;
       assert.equal(h[':method'], 'GET');

@@ -1,3 +1,4 @@
+import type { InspectOptionsStylized } from 'node:util';
 import type { IncomingHeaders } from '../headers.js';
 import type { ResponseBody } from './body.js';
 
@@ -33,9 +34,9 @@ export interface Timings {
 export type HeaderConversion = (raw: readonly string[]) => IncomingHeaders;
 
 export class Response {
-  /** The header fields, or the raw block `convert` turns into them on first read. */
-  private fields: IncomingHeaders | readonly string[];
-  private convert: HeaderConversion | null;
+  /** The header fields, or the raw block `#convert` turns into them on first read. */
+  #fields: IncomingHeaders | readonly string[];
+  #convert: HeaderConversion | null;
 
   constructor(
     readonly status: number,
@@ -51,18 +52,18 @@ export class Response {
     /** The URL that was requested. */
     readonly url: string,
   ) {
-    this.fields = headers;
-    this.convert = convert;
+    this.#fields = headers;
+    this.#convert = convert;
   }
 
   /** Response header fields: lowercase names; repeated fields (and set-cookie) are arrays. */
   get headers(): IncomingHeaders {
-    const convert = this.convert;
+    const convert = this.#convert;
     if (convert !== null) {
-      this.convert = null;
-      this.fields = convert(this.fields as readonly string[]);
+      this.#convert = null;
+      this.#fields = convert(this.#fields as readonly string[]);
     }
-    return this.fields as IncomingHeaders;
+    return this.#fields as IncomingHeaders;
   }
 
   /** Trailer fields of a chunked (or HTTP/2) response, available once the body has ended. */
@@ -73,5 +74,26 @@ export class Response {
   /** status is 200-299. */
   get ok(): boolean {
     return this.status >= 200 && this.status < 300;
+  }
+
+  /** console.log(res) and util.inspect show the headers too (a getter, not an own property). */
+  [Symbol.for('nodejs.util.inspect.custom')](
+    depth: number,
+    options: InspectOptionsStylized,
+    inspect: (value: unknown, options: InspectOptionsStylized) => string,
+  ): string {
+    const view = {
+      status: this.status,
+      statusText: this.statusText,
+      httpVersion: this.httpVersion,
+      headers: this.headers,
+      body: this.body,
+      connection: this.connection,
+      timings: this.timings,
+      retried: this.retried,
+      url: this.url,
+    };
+    if (depth < 0) return options.stylize('[Response]', 'special');
+    return `Response ${inspect(view, { ...options, depth: options.depth === null ? null : depth - 1 })}`;
   }
 }
