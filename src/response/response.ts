@@ -78,7 +78,7 @@ export class Response {
 
   /** console.log(res) and util.inspect show the headers too (a getter, not an own property). */
   [Symbol.for('nodejs.util.inspect.custom')](
-    depth: number,
+    depth: number | null,
     options: InspectOptionsStylized,
     inspect: (value: unknown, options: InspectOptionsStylized) => string,
   ): string {
@@ -93,7 +93,8 @@ export class Response {
       retried: this.retried,
       url: this.url,
     };
-    if (depth < 0) return options.stylize('[Response]', 'special');
-    return `Response ${inspect(view, { ...options, depth: options.depth === null ? null : depth - 1 })}`;
+    if (depth !== null && depth < 0) return options.stylize('[Response]', 'special');
+    // `depth` is what is left at this level: the view's fields show as the Response's own would.
+    return `Response ${inspect(view, { ...options, depth })}`;
   }
 }
