@@ -14,6 +14,7 @@
 import { type ClientSpec, type Runner, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
 import { startH2Server, startServer, withTimeout } from './common.js';
 import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
+import { roundOrder } from './order.js';
 import { Samples, type Table, loadWarning, machineMeta, median, textTable, writeResults } from './report.js';
 import { type Scenario, scenarios } from './scenarios/index.js';
 import { targetsTable } from './targets.js';
@@ -109,13 +110,14 @@ async function matrix({ tag, origin, clients, baseline }: Section): Promise<Tabl
       const rounds = new Map<ClientSpec, LoadResult[]>(picked.map((k) => [k, []]));
       const failures = new Map<ClientSpec, string>();
 
-      // Rounds are interleaved: round r runs every client once, and the starting client rotates from
-      // round to round. Drift over the run (CPU frequency and temperature, other processes, the page
-      // cache) then lands on all clients alike instead of on whichever ran last, and no client always
-      // runs right after the same neighbour (whose garbage or sockets it might inherit).
+      // Rounds are interleaved: round r runs every client once. Drift over the run (CPU frequency and
+      // temperature, other processes, the page cache) then lands on all clients alike instead of on
+      // whichever ran last; and the order changes from round to round so that every client runs right
+      // after every other equally often (bench/order.ts: what runs just before a client moves its
+      // numbers).
       for (let r = 0; r < config.rounds; r++) {
-        for (let i = 0; i < picked.length; i++) {
-          const k = picked[(i + r) % picked.length]!;
+        for (const i of roundOrder(picked.length, r)) {
+          const k = picked[i]!;
           const runner = runners.get(k)!;
           if (runner instanceof Error || failures.has(k)) continue;
           try {
