@@ -2,8 +2,8 @@
 //
 // Why it matters: a client measured right after another runs slower or faster because of it. With
 // two instances of the same warmpool client in one HTTP/2 cell, the one that ran right after undici
-// was 5-12 % slower than its twin that ran after it (three runs of 16-24 rounds, a full GC before
-// every round; a longer warm-up did not help). A fixed cyclic order (round r starts at client r and
+// was 4-12 % slower than its twin (four runs of 16-24 rounds; neither a full GC before every round
+// nor a 500 ms warm-up removed it). A fixed cyclic order (round r starts at client r and
 // goes around) gives every client the same neighbour in front of it every round, so that effect lands
 // on one client only. Williams' balanced Latin square instead puts every client right after every
 // other client equally often: over n rounds for an even number n of clients, over 2n for an odd n.

@@ -974,7 +974,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
    * ref()/unref() goes through node's TLS method proxy, about 2 µs a pair in the h2 profile, paid on
    * every request at one stream at a time. So ref() is immediate, and unref() waits for the end of
    * the loop turn: a session handed its next request within the turn (the caller's await on the
-   * body) is never unref'd. (Node 20 also holds the loop while a stream is open, unref'd or not.)
+   * body) is never unref'd.
    */
   setKeepsProcessAlive(on: boolean): void {
     this.keepsProcessAlive = on;
