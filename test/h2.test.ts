@@ -779,7 +779,7 @@ describe('HTTP/2', () => {
     }
   });
 
-  it("an idle session lets the process exit; a request made after it was unref'd still completes", async () => {
+  it('a session keeps the process alive while a stream is open, and lets it exit once idle', async () => {
     const server = await h2Server({
       handler: (stream, headers) => {
         const answer = (): void => {
