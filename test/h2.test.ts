@@ -810,4 +810,68 @@ describe('HTTP/2', () => {
     assert.equal(out.stdout.trim(), 'ok ok 1');
     assert.equal(server.stats.sessionsTotal, 1);
   });
+
+  /** A handler that holds '/hold' until `release()`, and answers anything else at once. */
+  function holdingServer(): { handler: H2Handler; release: () => void } {
+    let release = (): void => {};
+    const handler: H2Handler = (stream, headers) => {
+      const answer = (): void => {
+        if (stream.destroyed) return;
+        stream.respond({ ':status': 200 });
+        stream.end(`done ${headers[':path']}`);
+      };
+      if (headers[':path'] === '/hold') release = answer;
+      else answer();
+    };
+    return { handler, release: () => release() };
+  }
+
+  it('a session under constant load retires at maxConnectionAge: new streams go to a new session, open ones finish', async () => {
+    const held = holdingServer();
+    const server = await h2Server({ handler: held.handler });
+    const agent = newAgent({ maxConnectionAge: 300 });
+    const client = new Client({ agent });
+    try {
+      const hold = client.request(`${server.url}/hold`); // keeps the first session busy throughout
+      const first = await client.request(`${server.url}/a`);
+      assert.equal(await first.body.text(), 'done /a');
+      await sleep(350); // never idle (/hold is open), but past the age limit
+      const later = await client.request(`${server.url}/b`);
+      assert.equal(await later.body.text(), 'done /b');
+      assert.notEqual(later.connection.id, first.connection.id);
+      assert.equal(server.stats.sessionsTotal, 2);
+      held.release();
+      const held1 = await hold;
+      assert.equal(await held1.body.text(), 'done /hold');
+      assert.equal(held1.connection.id, first.connection.id);
+      await until(() => agent.originStats(server.url)!.closed['max-age'] === 1); // drained, then closed
+      assert.equal(agent.originStats(server.url)!.open, 1);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('maxRequestsPerConnection counts streams: with one held open, the 4th request of a limit of 3 opens a new session', async () => {
+    const held = holdingServer();
+    const server = await h2Server({ handler: held.handler });
+    const agent = newAgent({ maxRequestsPerConnection: 3 });
+    const client = new Client({ agent });
+    try {
+      const hold = client.request(`${server.url}/hold`);
+      const ids: number[] = [];
+      for (const path of ['/a', '/b', '/c']) {
+        const res = await client.request(`${server.url}${path}`);
+        await res.body.text();
+        ids.push(res.connection.id);
+      }
+      assert.equal(ids[0], ids[1]); // /hold, /a, /b: three streams on the first session
+      assert.notEqual(ids[2], ids[0]); // /c: the fourth request
+      assert.equal(server.stats.sessionsTotal, 2);
+      held.release();
+      assert.equal(await (await hold).body.text(), 'done /hold');
+      await until(() => agent.originStats(server.url)!.closed['max-requests'] === 1);
+    } finally {
+      await agent.close();
+    }
+  });
 });

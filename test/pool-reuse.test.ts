@@ -175,6 +175,49 @@ test('res.connection tells the connection id, protocol, reuse, age, idle time an
   }
 });
 
+test('maxRequestsPerConnection: 3 requests share a connection, the 4th gets a new one and the first closes as max-requests', async () => {
+  const server = await startHttpServer({ keepAliveTimeout: 60_000 });
+  const agent = new Agent({ maxRequestsPerConnection: 3 });
+  try {
+    const client = new Client({ agent });
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await client.request(`${server.url}/`);
+      await res.body.text();
+      ids.push(res.connection.id);
+    }
+    assert.deepEqual(ids.slice(0, 3), [ids[0], ids[0], ids[0]]);
+    assert.notEqual(ids[3], ids[0]);
+    assert.equal(server.stats.connectionsTotal, 2);
+    assert.equal(agent.originStats(server.url)!.closed['max-requests'], 1);
+  } finally {
+    await agent.destroy();
+    await server.close();
+  }
+});
+
+test('maxConnectionAge: a connection past that age is not reused, however recently it served', async () => {
+  const server = await startHttpServer({ keepAliveTimeout: 60_000 });
+  const agent = new Agent({ maxConnectionAge: 300 });
+  try {
+    const client = new Client({ agent });
+    const first = await client.request(`${server.url}/`);
+    await first.body.text();
+    const second = await client.request(`${server.url}/`); // young: reused
+    await second.body.text();
+    assert.equal(second.connection.id, first.connection.id);
+    await new Promise((r) => setTimeout(r, 350)); // idle far below idleTimeout, but past the age limit
+    const third = await client.request(`${server.url}/`);
+    await third.body.text();
+    assert.notEqual(third.connection.id, first.connection.id);
+    assert.equal(third.connection.reused, false);
+    assert.equal(agent.originStats(server.url)!.closed['max-age'], 1);
+  } finally {
+    await agent.destroy();
+    await server.close();
+  }
+});
+
 test('a response whose small body is never read still releases its connection: the next request reuses it', async () => {
   const server = await startFaultServer();
   const agent = new Agent();

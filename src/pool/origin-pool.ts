@@ -180,14 +180,14 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
         this.inFree.delete(conn);
         continue;
       }
-      if (conn.active === 0) {
-        const why = this.retireReason(conn);
-        if (why !== null) {
-          free.pop();
-          this.inFree.delete(conn);
-          conn.close(why);
-          continue;
-        }
+      // A busy connection in the free list is an HTTP/2 session with a free slot: not idle, but it
+      // may have outlived maxConnectionAge or maxRequestsPerConnection under constant load.
+      const why = conn.active === 0 ? this.retireReason(conn) : this.wornOut(conn);
+      if (why !== null) {
+        free.pop();
+        this.inFree.delete(conn);
+        conn.close(why); // an HTTP/2 session drains: its open streams finish, no new ones start
+        continue;
       }
       if (ex.needsNewConnection && !isNewFor(conn, ex)) return null;
       if (conn.active + 1 >= conn.capacity) {
@@ -206,8 +206,17 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
    * Reads the clocks as of the last readClocks().
    */
   private retireReason(conn: PoolConnection): CloseReason | null {
-    const o = this.options;
     if (this.since(conn.idleSinceMono, conn.idleSinceWall) >= this.idleLimit(conn)) return 'idle-timeout';
+    return this.wornOut(conn);
+  }
+
+  /**
+   * Why a connection must take no new request whether idle or not: past maxConnectionAge (by the
+   * larger of the two clocks), or at its request limit (ours, or the server's Keep-Alive max).
+   * Reads the clocks as of the last readClocks().
+   */
+  private wornOut(conn: PoolConnection): CloseReason | null {
+    const o = this.options;
     if (o.maxConnectionAge > 0 && this.since(conn.createdMono, conn.createdWall) >= o.maxConnectionAge) {
       return 'max-age';
     }
@@ -539,10 +548,15 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       // (An HTTP/2 session with streams still open and no waiter to give the slot to needs no time.)
       this.readClocks();
     }
-    if (conn.active === 0) {
-      const why = this.retireReason(conn);
+    if (conn.active === 0 || this.queued > 0) {
+      // (An HTTP/2 session with streams open is checked here only when a waiter would get its slot;
+      // otherwise the next dispatch checks it, with fresh clocks, in takeFree.)
+      const why = conn.active === 0 ? this.retireReason(conn) : this.wornOut(conn);
       if (why !== null) {
         conn.close(why);
+        // A draining HTTP/2 session stays open until its streams end: its waiters need another one
+        // now. (A connection closed idle makes room through onConnectionClosed.)
+        if (conn.active > 0) this.openAsNeeded();
         return;
       }
     }
