@@ -292,6 +292,35 @@ describe('request writer: the exact bytes', () => {
     });
   });
 
+  it('a server that answers before a stream body is sent stops the body: its Readable source is destroyed', async () => {
+    // The response comes while the body's source is quiet (one chunk, then nothing): without being
+    // stopped, the source would be held until it yields again, which this one never does.
+    const early = 'HTTP/1.1 413 Payload Too Large\r\ncontent-length: 3\r\nconnection: close\r\n\r\nbig';
+    await withServer(
+      [{ kind: 'delay', ms: 50 }, { kind: 'write', data: early }, { kind: 'end' }],
+      async (ctx) => {
+        const source = new Readable({ read() {} });
+        source.push('abc');
+        const res = await ctx.client.request(`${ctx.url}/upload`, { method: 'POST', body: source });
+        assert.equal(res.status, 413);
+        assert.equal(await res.body.text(), 'big');
+        await waitFor(() => source.destroyed, 'the body source to be destroyed', 2000);
+      },
+    );
+  });
+
+  it('a connection that dies while a stream body is being sent stops the body: its Readable source is destroyed', async () => {
+    await withServer([{ kind: 'delay', ms: 50 }, { kind: 'reset' }], async (ctx) => {
+      const source = new Readable({ read() {} });
+      source.push('abc');
+      await rejectsWith(
+        ctx.client.request(`${ctx.url}/upload`, { method: 'POST', body: source }),
+        'WARMPOOL_SOCKET_CLOSED',
+      );
+      await waitFor(() => source.destroyed, 'the body source to be destroyed', 2000);
+    });
+  });
+
   it('a request with Connection: close is the last on its connection (the client closes it)', async () => {
     await withServer(answers([OK]), async (ctx) => {
       const res = await ctx.client.request(`${ctx.url}/`, { headers: { connection: 'close' } });

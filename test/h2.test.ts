@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
@@ -30,6 +31,7 @@ import {
   startHttpsServer,
   startSilentProxy,
 } from './helpers/h2-server.js';
+import { waitFor } from './helpers/pool-util.js';
 
 const tls = { ca: TEST_CERT };
 
@@ -870,6 +872,32 @@ describe('HTTP/2', () => {
       held.release();
       assert.equal(await (await hold).body.text(), 'done /hold');
       await until(() => agent.originStats(server.url)!.closed['max-requests'] === 1);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('a stream reset by the server before the request body is sent stops the body: its Readable source is destroyed', async () => {
+    const server = await h2Server({
+      handler: (stream) => {
+        // Answer without reading the body, then reset: "stop sending" (RFC 9113 §8.1).
+        stream.respond({ ':status': 413 });
+        stream.end('big');
+        stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      },
+    });
+    const agent = newAgent();
+    try {
+      const source = new Readable({ read() {} });
+      source.push('abc'); // then nothing: a quiet source the loop would wait on forever
+      const res = await new Client({ agent }).request(`${server.url}/upload`, {
+        method: 'POST',
+        body: source,
+      });
+      assert.equal(res.status, 413);
+      assert.equal(await res.body.text(), 'big');
+      await waitFor(() => source.destroyed, 'the body source to be destroyed', 2000);
+      assert.equal(agent.originStats(server.url)!.activeStreams, 0);
     } finally {
       await agent.close();
     }

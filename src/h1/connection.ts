@@ -346,7 +346,12 @@ export class H1Connection
     this.completed = false;
     this.active = 0;
     ex.finish();
-    if (this.sendingBody) this.reusable = false; // the server answered before our body was sent
+    if (this.sendingBody) {
+      // The server answered before our body was sent: the connection cannot be reused, and the rest
+      // of the body is not wanted.
+      this.reusable = false;
+      ex.body.cancelStream();
+    }
     if (this.reusable) {
       if (this.paused) {
         // The last chunk filled the reader's buffer, but the body is whole: backpressure has nothing
@@ -579,6 +584,7 @@ export class H1Connection
     this.teardown();
     this.owner.onConnectionClosed(this, reason);
     if (ex === null) return;
+    if (this.sendingBody) ex.body.cancelStream();
     if (body !== null) {
       ex.finish();
       body.failFromSource(err);

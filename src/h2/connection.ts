@@ -133,7 +133,10 @@ class H2Stream implements BodySource {
   /** 'close' was emitted. */
   closed = false;
   paused = false;
+  /** sendBody() opened the request body's stream (it cannot be replayed unless replayable). */
   bodyOpened = false;
+  /** sendBody() is reading the request body's source. */
+  sendingBody = false;
   /** Body bytes still to come by the response's content-length; -1 when it gave none. */
   bodyLeft = -1;
   /** Its place in H2Connection.streams while its slot is held; -1 after. */
@@ -495,6 +498,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     const stream = s.stream;
     try {
       s.bodyOpened = true;
+      s.sendingBody = true;
       for await (const chunk of s.ex.body.openStream()) {
         if (stream.closed || stream.destroyed) return; // leaving the loop ends (destroys) the source
         if (chunk.length === 0) continue;
@@ -517,6 +521,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
           false,
         );
       }
+    } finally {
+      s.sendingBody = false;
     }
   }
 
@@ -633,6 +639,9 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   onStreamClose(s: H2Stream): void {
     s.closed = true;
     s.wakeWriter();
+    // Closed while our body is still being read from its source (node emits 'finish' as it closes a
+    // stream, so sendDone does not tell): stop the source, which may be waiting on a quiet input.
+    if (s.sendingBody) s.ex.body.cancelStream();
     if (!s.settled) {
       const stream = s.stream;
       if (

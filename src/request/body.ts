@@ -58,12 +58,45 @@ export class PreparedBody {
 
   /** The stream to send for one attempt. A one-shot stream can be opened only once. */
   private opened = false;
+  /** What the current attempt reads, for cancelStream(). */
+  private source: AsyncIterable<Uint8Array> | null = null;
+  private iterator: AsyncIterator<Uint8Array> | null = null;
+
   openStream(): AsyncIterable<Uint8Array> {
-    if (this.factory !== undefined) return this.factory();
-    if (this.opened || this.stream === undefined) {
-      throw new InvalidArgumentError('the request body stream was already consumed and cannot be replayed');
+    let source: AsyncIterable<Uint8Array>;
+    if (this.factory !== undefined) source = this.factory();
+    else {
+      if (this.opened || this.stream === undefined) {
+        throw new InvalidArgumentError('the request body stream was already consumed and cannot be replayed');
+      }
+      this.opened = true;
+      source = this.stream;
     }
-    this.opened = true;
-    return this.stream;
+    const iterator = source[Symbol.asyncIterator]();
+    this.source = source;
+    this.iterator = iterator;
+    return { [Symbol.asyncIterator]: () => iterator };
+  }
+
+  /**
+   * The attempt sending the stream failed or ended early (the connection died, the server answered
+   * or reset the stream first): stop the source now, not when it next yields, which a quiet source
+   * (a pipe, a generator awaiting something) may never do. A Readable is destroyed, without an error
+   * (the caller learns the outcome from the request; an 'error' it does not listen for would be an
+   * uncaught exception); any other async iterable is asked to return().
+   */
+  cancelStream(): void {
+    const source = this.source;
+    const iterator = this.iterator;
+    this.source = null;
+    this.iterator = null;
+    if (source === null || iterator === null) return;
+    const readable = source as Partial<Readable>;
+    if (typeof readable.destroy === 'function') {
+      if (readable.destroyed !== true) readable.destroy();
+      return;
+    }
+    // An async generator busy in an await runs this return() once that await settles.
+    iterator.return?.().catch(() => {});
   }
 }
