@@ -144,9 +144,10 @@ export class Client {
       const tls = init.tls ?? this.tls;
       // Validated before any pool is made; an origin known to speak h2 needs no HTTP/1.1 head (its
       // connection would encode one, should the origin come back as HTTP/1.1).
-      const serialize = this.agent.protocolHint(parsed.target, tls) !== 'h2';
+      const known = this.agent.knownPool(parsed.target, tls);
+      const serialize = known === undefined || known.protocol !== 'h2';
       const encoded = encodeRequestHead(method, parsed.path, parsed.host, headers, framing, serialize);
-      pool = this.agent.poolFor(parsed.target, tls);
+      pool = known ?? this.agent.poolFor(parsed.target, tls);
       const signal = init.signal;
       if (signal?.aborted) {
         return Promise.reject(

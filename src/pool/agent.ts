@@ -115,15 +115,14 @@ export class Agent implements PoolParent {
   }
 
   /**
-   * What the target's origin speaks, when that is known without making a pool: from the pool the
-   * last request went to, if this one goes there too. Lets Client.request skip the HTTP/1.1 head for
-   * an h2 origin while validating the request before any pool exists.
+   * The pool poolFor() returned last, when this target goes to it too; else undefined, and no pool
+   * is made. Lets Client.request see what an origin speaks (no HTTP/1.1 head for h2) while it
+   * validates the request, before any pool exists.
    */
-  protocolHint(target: Target, tls: TlsOptions | undefined): 'http/1.1' | 'h2' | 'unknown' {
-    return this.lastPoolFor(target, tls ?? this.options.tls)?.protocol ?? 'unknown';
+  knownPool(target: Target, tls: TlsOptions | undefined): OriginPool | undefined {
+    return this.lastPoolFor(target, tls ?? this.options.tls);
   }
 
-  /** The pool poolFor() returned last, when this request goes to it too. */
   private lastPoolFor(target: Target, effectiveTls: TlsOptions | undefined): OriginPool | undefined {
     const last = this.last;
     if (

@@ -539,18 +539,17 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   onConnectionReleased(conn: PoolConnection): void {
     if (conn.closed) return;
-    if (conn.active === 0 && conn.idleSinceMono >= this.nowMono) {
-      // It went idle just now and read both clocks doing so: that reading is "now" for everything
-      // below, and spares reading them again on every response.
-      this.nowMono = conn.idleSinceMono;
-      this.nowWall = conn.idleSinceWall;
-    } else if (conn.active === 0 || this.queued > 0) {
-      // (An HTTP/2 session with streams still open and no waiter to give the slot to needs no time.)
-      this.readClocks();
-    }
+    // An HTTP/2 session with streams still open and no waiter to give the slot to needs neither the
+    // time nor a check here: the next dispatch checks it, with fresh clocks, in takeFree.
     if (conn.active === 0 || this.queued > 0) {
-      // (An HTTP/2 session with streams open is checked here only when a waiter would get its slot;
-      // otherwise the next dispatch checks it, with fresh clocks, in takeFree.)
+      if (conn.active === 0 && conn.idleSinceMono >= this.nowMono) {
+        // It went idle just now and read both clocks doing so: that reading is "now" for everything
+        // below, and spares reading them again on every response.
+        this.nowMono = conn.idleSinceMono;
+        this.nowWall = conn.idleSinceWall;
+      } else {
+        this.readClocks();
+      }
       const why = conn.active === 0 ? this.retireReason(conn) : this.wornOut(conn);
       if (why !== null) {
         conn.close(why);
