@@ -5,8 +5,11 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-/** The paths the bench server knows, and their body sizes in bytes. */
-export const BODIES: Record<string, number> = { '/12': 12, '/64k': 64 * 1024 };
+/**
+ * The paths the bench servers know, and their body sizes in bytes. The matrix runs /12 and /64k; /1m
+ * is for `npm run bench:profile` and one-off comparisons of large bodies.
+ */
+export const BODIES: Record<string, number> = { '/12': 12, '/64k': 64 * 1024, '/1m': 1024 * 1024 };
 
 /**
  * Every client's body must come out whole: a client that drops bytes would look fast. Throws (the

@@ -1,13 +1,15 @@
 // `npm run bench`: warmpool side by side with undici, node:http and a raw-socket floor, in one run; and
 // over HTTP/2 (TLS, bench/h2-server.ts) with undici's allowH2 Pool and a raw node:http2 floor.
 //
-//   node build/bench/run.js [--quick] [--only=<substring>] [--no-scenarios]
+//   node build/bench/run.js [--quick] [--only=<substring>]... [--no-scenarios]
 //
 // --quick        the whole run in under a minute (short runs, 2 rounds)
 // --only=text    only rows whose "<client> <path> c=<C>/" label (e.g. "undici fetch /64k c=16/"; HTTP/2
 //                rows: "h2 <client> <path> c=<C>/"), or scenarios whose name, contain text: --only=warmpool,
 //                --only=/64k, --only=c=1/, --only=h2, --only=Nagle, --only=scenario (all scenarios, no
 //                matrix). The ratio needs the undici Pool row (HTTP/2: the undici Pool allowH2 row).
+//                Repeated, a row must contain every text: --only=h2 --only="/12 c=1/" is one cell, all
+//                of its clients.
 // --no-scenarios the throughput matrix only
 //
 // Numbers from one run on one machine are only comparable with each other: read the ratio column.
@@ -22,7 +24,9 @@ import { loadWarmpool, warmpoolClient, warmpoolH2Client, warmpoolRequest } from 
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const only = args.filter((a) => a.startsWith('--only=')).map((a) => a.slice('--only='.length));
+/** Whether a row's or a scenario's label contains every --only text (true without any). */
+const picks = (label: string): boolean => only.every((text) => label.includes(text));
 const withScenarios = !args.includes('--no-scenarios');
 
 const config = quick
@@ -104,7 +108,7 @@ async function matrix({ tag, origin, clients, baseline }: Section): Promise<Tabl
   for (const { path, label: bodyLabel } of BODY_PATHS) {
     const label = prefix + bodyLabel;
     for (const c of CONCURRENCY) {
-      const picked = clients.filter((k) => !only || `${prefix}${k.name} ${path} c=${c}/`.includes(only));
+      const picked = clients.filter((k) => picks(`${prefix}${k.name} ${path} c=${c}/`));
       if (picked.length === 0) continue;
       process.stdout.write(`body ${label}, c=${c}: `);
       const runners = new Map<ClientSpec, Runner | Error>();
@@ -236,7 +240,7 @@ async function main(): Promise<void> {
   }
 
   if (withScenarios) {
-    const picked = scenarios.filter((s: Scenario) => !only || s.name.includes(only));
+    const picked = scenarios.filter((s: Scenario) => picks(s.name));
     for (const s of picked) {
       process.stdout.write(`\n${s.name} ...`);
       const t = await withTimeout(
