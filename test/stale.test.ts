@@ -12,7 +12,14 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { Agent, Client, type Response, type WarmpoolError } from '../src/index.js';
+import {
+  Agent,
+  type AgentOptions,
+  Client,
+  type ClientOptions,
+  type Response,
+  type WarmpoolError,
+} from '../src/index.js';
 import { type FaultHandler, type FaultServer, startFaultServer } from './helpers/fault-server.js';
 import { startHttpServer } from './helpers/http-server.js';
 import { ManualClock, blockThread } from './helpers/manual-clock.js';
@@ -83,6 +90,26 @@ function originStats(agent: Agent, url: string) {
   return s;
 }
 
+/**
+ * Runs `fn` with a new Agent (`agentOptions`) and a Client on it; then, even if `fn` throws, destroys
+ * the agent and closes `srv`, in that order.
+ */
+async function withClient(
+  srv: { close(): Promise<void> },
+  agentOptions: AgentOptions,
+  fn: (agent: Agent, client: Client) => Promise<void>,
+  clientOptions: Omit<ClientOptions, 'agent'> = {},
+): Promise<void> {
+  const agent = new Agent(agentOptions);
+  const client = new Client({ agent, ...clientOptions });
+  try {
+    await fn(agent, client);
+  } finally {
+    await agent.destroy();
+    await srv.close();
+  }
+}
+
 async function rejects(p: Promise<unknown>): Promise<WarmpoolError> {
   try {
     await p;
@@ -100,9 +127,7 @@ test(
   async () => {
     const srv = await startHttpServer();
     const clock = new ManualClock();
-    const agent = new Agent({ clock, idleTimeout: 1000 });
-    const client = new Client({ agent });
-    try {
+    await withClient(srv, { clock, idleTimeout: 1000 }, async (agent, client) => {
       const a = await fetchText(client, `${srv.url}/a`);
       assert.equal(a.res.connection.reused, false);
       clock.freezeMonotonic();
@@ -112,29 +137,21 @@ test(
       const s = originStats(agent, srv.url);
       assert.equal(s.closed['idle-timeout'], 1);
       assert.equal(srv.stats.connectionsTotal, 2);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
 test('idle age: an NTP step back cannot hide monotonic time', { timeout: T }, async () => {
   const srv = await startHttpServer();
   const clock = new ManualClock();
-  const agent = new Agent({ clock, idleTimeout: 1000 });
-  const client = new Client({ agent });
-  try {
+  await withClient(srv, { clock, idleTimeout: 1000 }, async (agent, client) => {
     await fetchText(client, `${srv.url}/a`);
     clock.advanceWall(-3_600_000);
     clock.advanceMonotonic(1500);
     const b = await fetchText(client, `${srv.url}/b`);
     assert.equal(b.res.connection.reused, false);
     assert.equal(originStats(agent, srv.url).closed['idle-timeout'], 1);
-  } finally {
-    await agent.destroy();
-    await srv.close();
-  }
+  });
 });
 
 test(
@@ -143,9 +160,7 @@ test(
   async () => {
     const srv = await startHttpServer();
     const clock = new ManualClock();
-    const agent = new Agent({ clock, idleTimeout: 1000 });
-    const client = new Client({ agent });
-    try {
+    await withClient(srv, { clock, idleTimeout: 1000 }, async (agent, client) => {
       await fetchText(client, `${srv.url}/a`);
       clock.freezeMonotonic();
       clock.advanceWall(400);
@@ -156,10 +171,7 @@ test(
         `idleMs ${b.res.connection.idleMs}`,
       );
       assert.equal(srv.stats.connectionsTotal, 1);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
@@ -170,19 +182,14 @@ test(
     // timeout=1 -> limit 1000 - 250 = 750 ms.
     const srv = await startFaultServer({ keepAliveTimeoutMs: 1000, advertiseKeepAlive: true });
     const clock = new ManualClock();
-    const agent = new Agent({ clock });
-    const client = new Client({ agent });
-    try {
+    await withClient(srv, { clock }, async (agent, client) => {
       await fetchText(client, `${srv.url}/a`);
       clock.freezeMonotonic();
       clock.advanceWall(800);
       const b = await fetchText(client, `${srv.url}/b`);
       assert.equal(b.res.connection.reused, false);
       assert.equal(originStats(agent, srv.url).closed['idle-timeout'], 1);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
@@ -199,15 +206,11 @@ for (const scenario of [
 ]) {
   test(
     `snapshot restore (server closed idle connections while frozen; ${scenario.name}): 100 requests succeed, none written to a closed connection`,
-    {
-      timeout: 15_000,
-    },
+    { timeout: 15_000 },
     async () => {
       const srv = await startWorkerFaultServer({ closeIdleAfterMs: 300, lingerMs: 3000 });
       const clock = new ManualClock();
-      const agent = new Agent({ clock });
-      const client = new Client({ agent });
-      try {
+      await withClient(srv, { clock }, async (agent, client) => {
         const warm = await burst(client, `${srv.url}/warm`, 8);
         assert.ok(warm.every((r) => r.res.status === 200));
         assert.equal((await srv.snapshot()).connectionsAccepted, 8);
@@ -234,25 +237,18 @@ for (const scenario of [
         const s = originStats(agent, srv.url);
         assert.equal(s.retried, 0, 'nothing should need a retry: no request was sent on a dead connection');
         if (scenario.wallJumpMs > 0) assert.equal(s.closed['idle-timeout'], 8);
-      } finally {
-        await agent.destroy();
-        await srv.close();
-      }
+      });
     },
   );
 }
 
 test(
   'snapshot restore, in-thread server: monotonic frozen, wall advanced, real wait; next 100 requests succeed',
-  {
-    timeout: 15_000,
-  },
+  { timeout: 15_000 },
   async () => {
     const srv = await startFaultServer({ closeIdleAfterMs: 300, lingerMs: 3000, keepBodies: false });
     const clock = new ManualClock();
-    const agent = new Agent({ clock });
-    const client = new Client({ agent });
-    try {
+    await withClient(srv, { clock }, async (agent, client) => {
       await burst(client, `${srv.url}/warm`, 8);
       clock.freezeMonotonic();
       await sleep(450);
@@ -264,10 +260,7 @@ test(
       assert.equal(srv.stats.writesAfterClose, 0);
       assert.deepEqual(srv.events('write-after-close'), []);
       assert.equal(originStats(agent, srv.url).retried, 0);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
@@ -282,18 +275,14 @@ for (const mode of ['FIN', 'RST'] as const) {
   for (const from of ['a timer callback', 'an I/O callback'] as const) {
     test(
       `liveness: requests issued from ${from} after the server closed idle connections (${mode}) are not written to them`,
-      {
-        timeout: 15_000,
-      },
+      { timeout: 15_000 },
       async () => {
         const srv = await startWorkerFaultServer({
           closeIdleAfterMs: 300,
           lingerMs: 3000,
           resetInsteadOfFin: mode === 'RST',
         });
-        const agent = new Agent();
-        const client = new Client({ agent });
-        try {
+        await withClient(srv, {}, async (agent, client) => {
           await burst(client, `${srv.url}/warm`, 4);
           // The callback is busy past the server's close (a slow synchronous task), then issues
           // requests. POSTs are not retried, so a POST written to a dead connection would fail.
@@ -320,10 +309,7 @@ for (const mode of ['FIN', 'RST'] as const) {
           const s = originStats(agent, srv.url);
           assert.equal(s.retried, 0);
           assert.equal(s.closed['server-close'], 4);
-        } finally {
-          await agent.destroy();
-          await srv.close();
-        }
+        });
       },
     );
   }
@@ -347,9 +333,7 @@ test(
           ]
         : [{ kind: 'await-request' }, { kind: 'write', data: RESPONSE }, { kind: 'keep-open' }],
     );
-    const agent = new Agent();
-    const client = new Client({ agent });
-    try {
+    await withClient(srv, {}, async (agent, client) => {
       const a = await fetchText(client, `${srv.url}/a`);
       assert.equal(a.text, 'ok\n');
       await waitFor(
@@ -362,18 +346,13 @@ test(
       assert.equal(b.text, 'ok\n');
       assert.equal(b.res.connection.reused, false);
       assert.equal(srv.connections[0]!.text().match(/^(GET|POST) /gm)?.length, 1);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
 test(
   'liveness: stray bytes that arrived while the loop was busy are seen before the next request is written',
-  {
-    timeout: 10_000,
-  },
+  { timeout: 10_000 },
   async () => {
     const srv = await startWorkerRawServer([
       { kind: 'await-request' },
@@ -382,9 +361,7 @@ test(
       { kind: 'write', data: STRAY },
       { kind: 'keep-open' },
     ]);
-    const agent = new Agent();
-    const client = new Client({ agent });
-    try {
+    await withClient(srv, {}, async (agent, client) => {
       await fetchText(client, `${srv.url}/a`);
       const b = await fromTimer(100, () => {
         blockThread(300); // the stray response arrives meanwhile
@@ -395,18 +372,13 @@ test(
       const snap = await srv.snapshot();
       assert.equal(snap.connections[0]!.text.match(/^(GET|POST) /gm)?.length, 1);
       assert.equal(originStats(agent, srv.url).closed['not-reusable'], 1);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
 test(
   'liveness: a body whose last chunk filled the reader buffer does not leave its idle socket paused',
-  {
-    timeout: 10_000,
-  },
+  { timeout: 10_000 },
   async () => {
     // Regression: the socket stayed paused after the exchange completed, so the idle connection never
     // saw the server's FIN and the next response on it was never read (headers timeout).
@@ -414,24 +386,24 @@ test(
       closeIdleAfterMs: 200,
       handler: () => ({ type: 'respond', body: 'x'.repeat(4000) }),
     });
-    const agent = new Agent();
-    const client = new Client({ agent, headersTimeout: 2000 });
-    try {
-      const a = await client.request(`${srv.url}/a`, { highWaterMark: 16 });
-      await sleep(20);
-      assert.equal((await a.body.text()).length, 4000);
-      const b = await client.request(`${srv.url}/b`, { highWaterMark: 16 });
-      assert.equal(b.connection.reused, true);
-      assert.equal((await b.body.text()).length, 4000);
-      await waitFor(() => originStats(agent, srv.url).open === 0, 2000, 'idle connection saw the FIN');
-      assert.equal(originStats(agent, srv.url).closed['server-close'], 1);
-      const c = await fetchText(client, `${srv.url}/c`, { method: 'POST', body: 'x' });
-      assert.equal(c.res.status, 200);
-      assert.equal(srv.stats.writesAfterClose, 0);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    await withClient(
+      srv,
+      {},
+      async (agent, client) => {
+        const a = await client.request(`${srv.url}/a`, { highWaterMark: 16 });
+        await sleep(20);
+        assert.equal((await a.body.text()).length, 4000);
+        const b = await client.request(`${srv.url}/b`, { highWaterMark: 16 });
+        assert.equal(b.connection.reused, true);
+        assert.equal((await b.body.text()).length, 4000);
+        await waitFor(() => originStats(agent, srv.url).open === 0, 2000, 'idle connection saw the FIN');
+        assert.equal(originStats(agent, srv.url).closed['server-close'], 1);
+        const c = await fetchText(client, `${srv.url}/c`, { method: 'POST', body: 'x' });
+        assert.equal(c.res.status, 200);
+        assert.equal(srv.stats.writesAfterClose, 0);
+      },
+      { headersTimeout: 2000 },
+    );
   },
 );
 
@@ -440,9 +412,7 @@ test(
   { timeout: T },
   async () => {
     const srv = await startFaultServer();
-    const agent = new Agent();
-    const client = new Client({ agent });
-    try {
+    await withClient(srv, {}, async (agent, client) => {
       await fetchText(client, `${srv.url}/a`);
       await sleep(300); // idle long enough for the liveness turn
       const pending = fetchText(client, `${srv.url}/b`, { method: 'POST', body: 'x' });
@@ -452,10 +422,7 @@ test(
       assert.equal(b.res.connection.reused, true);
       await closed;
       assert.equal(originStats(agent, srv.url).open, 0);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
@@ -479,22 +446,19 @@ const faultHandler: FaultHandler = (req) => {
   return { type: 'respond', body: `ok ${req.method} ${req.body.toString()}` };
 };
 
-async function withFaultServer(
-  fn: (srv: FaultServer, agent: Agent, client: Client) => Promise<void>,
-  clientOptions = {},
-) {
+/** withClient on a fresh fault server that answers by faultHandler. */
+async function withFaultServer(fn: (srv: FaultServer, agent: Agent, client: Client) => Promise<void>) {
   const srv = await startFaultServer({ handler: faultHandler });
-  const agent = new Agent();
-  const client = new Client({ agent, ...clientOptions });
-  try {
-    await fn(srv, agent, client);
-  } finally {
-    await agent.destroy();
-    await srv.close();
-  }
+  await withClient(srv, {}, (agent, client) => fn(srv, agent, client));
 }
 
 const countOf = (srv: FaultServer, id: string) => srv.requestIdCounts.get(id) ?? 0;
+
+/** A fault server that resets every request on connections 1 to `upTo()` and answers `ok\n` on later ones. */
+const startResettingServer = (upTo: () => number) =>
+  startFaultServer({
+    handler: (req) => (req.connId <= upTo() ? { type: 'reset' } : { type: 'respond', body: 'ok\n' }),
+  });
 
 test(
   'retry: a GET reset on a reused connection is retried once, on a new connection',
@@ -572,9 +536,7 @@ test(
           ? { type: 'respond', body: 'bye', after: 'close-silently' }
           : { type: 'respond', body: `ok ${req.method}` },
     });
-    const agent = new Agent({ maxConnectionsPerOrigin: 1 });
-    const client = new Client({ agent });
-    try {
+    await withClient(srv, { maxConnectionsPerOrigin: 1 }, async (agent, client) => {
       await fetchText(client, `${srv.url}/warm`);
       const id = rid('post');
       const [get, post] = await Promise.all([
@@ -587,10 +549,7 @@ test(
       assert.equal(post.res.connection.reused, false, 'the POST went on a new connection');
       assert.equal(countOf(srv, id), 1);
       assert.deepEqual(srv.events('write-after-close'), []);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
@@ -759,12 +718,8 @@ test(
     // a connection nobody has used. If the server closes it while it waits, the first request on it
     // fails exactly like one on a reused connection, and is retried the same way.
     let doomedUpTo = 0;
-    const srv = await startFaultServer({
-      handler: (req) => (req.connId <= doomedUpTo ? { type: 'reset' } : { type: 'respond', body: 'ok\n' }),
-    });
-    const agent = new Agent();
-    const client = new Client({ agent });
-    try {
+    const srv = await startResettingServer(() => doomedUpTo);
+    await withClient(srv, {}, async (agent, client) => {
       const ac = new AbortController();
       const aborted = client.request(`${srv.url}/gone`, { signal: ac.signal });
       ac.abort();
@@ -780,23 +735,16 @@ test(
       assert.equal(r.res.connection.reused, false);
       assert.equal(countOf(srv, id), 2);
       assert.equal(originStats(agent, srv.url).retried, 1);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
 test(
   'liveness: a connection that waited in the pool unused gets the liveness turn too',
-  {
-    timeout: 10_000,
-  },
+  { timeout: 10_000 },
   async () => {
     const srv = await startWorkerFaultServer({ closeIdleAfterMs: 300, lingerMs: 3000 });
-    const agent = new Agent();
-    const client = new Client({ agent });
-    try {
+    await withClient(srv, {}, async (agent, client) => {
       const ac = new AbortController();
       const aborted = client.request(`${srv.url}/gone`, { signal: ac.signal });
       ac.abort();
@@ -814,10 +762,7 @@ test(
         [],
       );
       assert.equal(originStats(agent, srv.url).retried, 0);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
@@ -830,12 +775,8 @@ test(
     // The server lost its connection table (rebooted host, load balancer failover): nothing reaches
     // the client until it writes, and every old connection answers a request with RST.
     let oldConnsUpTo = 0;
-    const srv = await startFaultServer({
-      handler: (req) => (req.connId <= oldConnsUpTo ? { type: 'reset' } : { type: 'respond', body: 'ok\n' }),
-    });
-    const agent = new Agent();
-    const client = new Client({ agent });
-    try {
+    const srv = await startResettingServer(() => oldConnsUpTo);
+    await withClient(srv, {}, async (agent, client) => {
       await burst(client, `${srv.url}/warm`, 8);
       assert.equal(originStats(agent, srv.url).idle, 8);
       oldConnsUpTo = srv.stats.connectionsAccepted;
@@ -863,10 +804,7 @@ test(
       assert.equal(s.retried, 1);
       const onOld = srv.requests.filter((q) => q.connId <= oldConnsUpTo && q.path !== '/warm');
       assert.equal(onOld.length, 1, 'only the first request reached an old connection');
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
 
@@ -875,9 +813,7 @@ test(
   { timeout: T },
   async () => {
     const srv = await startFaultServer({ lingerMs: 3000 });
-    const agent = new Agent();
-    const client = new Client({ agent });
-    try {
+    await withClient(srv, {}, async (agent, client) => {
       await burst(client, `${srv.url}/warm`, 8);
       // restart() completes within one turn of the loop: the pool has not read the FINs yet, and the
       // connections are too young (< 250 ms idle) for a liveness turn. The GETs written to them are
@@ -897,9 +833,6 @@ test(
       const perConn = srv.stats.requestsPerConnection;
       for (let id = 1; id <= 8; id++)
         assert.equal(perConn.get(id), 1, `old connection ${id} served after the restart`);
-    } finally {
-      await agent.destroy();
-      await srv.close();
-    }
+    });
   },
 );
