@@ -4,7 +4,7 @@ import { AgentClosedError } from '../errors.js';
 import type { Exchange } from './exchange.js';
 import { h2Available } from './h2-support.js';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options.js';
-import { OriginPool, type OriginStats, type PoolParent } from './origin-pool.js';
+import { OriginPool, type OriginStats } from './origin-pool.js';
 
 /** Where a request goes: the parts of a URL that choose a connection. */
 export interface Target {
@@ -57,13 +57,21 @@ function sameTlsFields(t: TlsOptions, f: TlsFields): boolean {
   );
 }
 
+// The members whose doc comment starts with the internal tag are the pool's own (its OriginPools
+// call them as their PoolParent, a Client hands them its requests): the published type declarations
+// leave them out (stripInternal), so they are neither in a user's completions nor part of the
+// contract. (That tag anywhere in a comment right above a declaration drops the declaration.) The
+// class does not declare `implements PoolParent`, which the declarations would keep without the
+// members; `new OriginPool(..., this)` checks that an Agent is one.
+
 /**
  * The pool: one OriginPool per origin plus the TLS options that change a connection. Two requests
  * share a connection only when they would have made identical connections. Cheap to keep one per
  * process (getGlobalAgent()); Clients are views on an Agent and hold no sockets.
  */
-export class Agent implements PoolParent {
+export class Agent {
   readonly options: ResolvedAgentOptions;
+  /** @internal */
   readonly sessions = new TlsSessionCache();
   private readonly pools = new Map<string, OriginPool>();
   private openConnections = 0;
@@ -75,6 +83,7 @@ export class Agent implements PoolParent {
     this.options = resolveAgentOptions(options);
   }
 
+  /** @internal */
   get closing(): boolean {
     return this.closingState !== 'open';
   }
@@ -88,7 +97,7 @@ export class Agent implements PoolParent {
     | { target: Target; tls: TlsOptions | undefined; fields: TlsFields; pool: OriginPool }
     | undefined;
 
-  /** The pool for a target; made on first use. */
+  /** @internal The pool for a target; made on first use. */
   poolFor(target: Target, tls: TlsOptions | undefined): OriginPool {
     const effectiveTls = tls ?? this.options.tls;
     const same = this.lastPoolFor(target, effectiveTls);
@@ -115,6 +124,7 @@ export class Agent implements PoolParent {
   }
 
   /**
+   * @internal
    * The pool poolFor() returned last, when this target goes to it too; else undefined, and no pool
    * is made. Lets Client.request see what an origin speaks (no HTTP/1.1 head for h2) while it
    * validates the request, before any pool exists.
@@ -152,7 +162,7 @@ export class Agent implements PoolParent {
     };
   }
 
-  /** Queues or sends an exchange. */
+  /** @internal Queues or sends an exchange. */
   dispatch(pool: OriginPool, ex: Exchange): void {
     if (pool.removed) pool = this.readopt(pool);
     pool.dispatch(ex);
@@ -168,6 +178,7 @@ export class Agent implements PoolParent {
 
   // ---- PoolParent -------------------------------------------------------------------------------
 
+  /** @internal */
   reserveConnection(requester: OriginPool): boolean {
     if (this.openConnections < this.options.maxConnections) {
       this.openConnections++;
@@ -186,6 +197,7 @@ export class Agent implements PoolParent {
     return false;
   }
 
+  /** @internal */
   releaseConnection(): void {
     this.openConnections--;
     if (this.openConnections < this.options.maxConnections && Number.isFinite(this.options.maxConnections)) {
@@ -193,12 +205,14 @@ export class Agent implements PoolParent {
     }
   }
 
+  /** @internal */
   roomWanted(requester: OriginPool): boolean {
     if (this.openConnections < this.options.maxConnections) return false;
     for (const pool of this.pools.values()) if (pool !== requester && pool.waitingForRoom) return true;
     return false;
   }
 
+  /** @internal */
   onPoolEmpty(pool: OriginPool): void {
     // Forget origins with nothing open once there are many, so a process that talks to thousands of
     // hosts does not keep a pool (and its counters) for each forever. A Client that still holds such
@@ -219,6 +233,7 @@ export class Agent implements PoolParent {
     return true;
   }
 
+  /** @internal */
   nextConnectionId(): number {
     return ++this.connectionIds;
   }

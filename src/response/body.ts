@@ -77,6 +77,7 @@ export class ResponseBody extends Readable {
   // ---- connection side -------------------------------------------------------------------------
 
   /**
+   * @internal
    * A chunk arrived. Returns false when the reader wants no more for now (pause the socket).
    * `volatile`: the chunk lives in a buffer the connection reuses for its next read, so whatever is
    * kept beyond this call is copied (a gathered body copies every chunk anyway).
@@ -108,7 +109,7 @@ export class ResponseBody extends Readable {
     return this.settle !== null || this.heldBytes < this.limit;
   }
 
-  /** The body ended as its framing said. The lease has been released by the connection. */
+  /** @internal The body ended as its framing said. The lease has been released by the connection. */
   endFromSource(trailers: IncomingHeaders | undefined): void {
     this.received = true;
     this.trailers = trailers;
@@ -123,7 +124,7 @@ export class ResponseBody extends Readable {
     }
   }
 
-  /** The connection failed mid-body (reset, timeout, parse error, early close). */
+  /** @internal The connection failed mid-body (reset, timeout, parse error, early close). */
   failFromSource(err: Error): void {
     this.source = null;
     this.failure = err;
@@ -148,6 +149,7 @@ export class ResponseBody extends Readable {
   }
 
   /**
+   * @internal
    * Whether pushChunk() would keep the next chunk as it is (streaming, or held), rather than copy
    * it into the gathered buffer or discard it. The connection reads into a buffer of the chunk's
    * own when it will be kept (ReadRoute).
