@@ -20,6 +20,12 @@ const run = promisify(execFile);
 const ROOT = repoRootFrom(import.meta.url);
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
+/** A user who wants every check: strict, exact optional properties, and the libraries' types checked. */
+const USER_FLAGS = (
+  '--noEmit --strict --exactOptionalPropertyTypes --skipLibCheck false --module NodeNext ' +
+  '--moduleResolution NodeNext --target ES2022 --lib ES2023 --types node'
+).split(' ');
+
 /** A user's module: the public API in use, and the pool's own members out of reach. */
 const CONSUMER = `
 import {
@@ -116,24 +122,8 @@ test(
         '--emitDeclarationOnly',
       ]);
       await writeFile(path.join(dir, 'consumer.mts'), CONSUMER);
-      const args = [TSC, '--noEmit', '--strict', '--skipLibCheck', 'false', '--exactOptionalPropertyTypes'];
-      args.push(
-        '--module',
-        'NodeNext',
-        '--moduleResolution',
-        'NodeNext',
-        '--target',
-        'ES2022',
-        '--lib',
-        'ES2023',
-      );
-      args.push(
-        '--types',
-        'node',
-        '--typeRoots',
-        path.join(ROOT, 'node_modules', '@types'),
-        path.join(dir, 'consumer.mts'),
-      );
+      const args = [TSC, ...USER_FLAGS, '--typeRoots', path.join(ROOT, 'node_modules', '@types')];
+      args.push(path.join(dir, 'consumer.mts'));
       const result = await run(process.execPath, args).then(
         () => '',
         (err: { stdout?: string; stderr?: string; message: string }) =>
