@@ -11,6 +11,13 @@ import { fileURLToPath } from 'node:url';
  */
 export const BODIES: Record<string, number> = { '/12': 12, '/64k': 64 * 1024, '/1m': 1024 * 1024 };
 
+/** The body every bench server sends for a path of BODIES: "hello world\n" at 12 bytes, else x's. */
+export function cannedBody(size: number): Buffer {
+  const body = Buffer.alloc(size, 'x');
+  if (size === 12) body.write('hello world\n', 'latin1');
+  return body;
+}
+
 /**
  * Every client's body must come out whole: a client that drops bytes would look fast. Throws (the
  * request counts as an error in the table) when a known path's body has the wrong length.
@@ -68,9 +75,12 @@ export function startServer(opts: ServerOptions = {}): Promise<ServerHandle> {
   return forkServer('./server.js', [JSON.stringify(opts)], 'http');
 }
 
-/** Forks build/bench/h2-server.js: HTTP/2 over TLS (ALPN h2) with the test certificate (benchCa()). */
-export function startH2Server(): Promise<ServerHandle> {
-  return forkServer('./h2-server.js', [], 'https');
+/** Which HTTP/2 bench server: our canned one (bench/h2-server.ts), or node:http2 (bench/h2-node-server.ts). */
+export type H2ServerKind = 'canned' | 'node';
+
+/** Forks an HTTP/2 bench server: over TLS (ALPN h2) with the test certificate (benchCa()). */
+export function startH2Server(kind: H2ServerKind = 'canned'): Promise<ServerHandle> {
+  return forkServer(kind === 'node' ? './h2-node-server.js' : './h2-server.js', [], 'https');
 }
 
 /** The test certificate and key (test/fixtures, for localhost and 127.0.0.1), read from the repo root. */

@@ -1,4 +1,4 @@
-// `npm run bench:profile -- <client> <path> <C> [--h2] [--seconds=N] [--functions=N]`: where one client's time goes in
+// `npm run bench:profile -- <client> <path> <C> [--h2] [--h2-server=node] [--seconds=N] [--functions=N]`: where one client's time goes in
 // one cell of the bench, per request. The evidence behind a target that is not met: compare a client's
 // breakdown with the floor's (`floor`) in the same cell.
 //
@@ -129,7 +129,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
-  const server = h2 ? await startH2Server() : await startServer();
+  const server = h2
+    ? await startH2Server(args.includes('--h2-server=node') ? 'node' : 'canned')
+    : await startServer();
   const runner = await spec.create(server.origin, c);
   const run = async (ms: number): Promise<number> => {
     let n = 0;

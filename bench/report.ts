@@ -118,6 +118,8 @@ export function writeResults(meta: RunMeta, tables: Table[]): { json: string; md
     '',
     `Node ${meta.node}, ${meta.cpu} (${meta.cores} cores)${meta.quick ? ', --quick' : ''}.`,
   ];
+  if (meta.h2Server === 'node')
+    head.push('', 'HTTP/2 rows against the node:http2 server (`--h2-server=node`).');
   const warning = loadWarning(meta);
   if (warning) head.push('', `**${warning}**`);
   writeFileSync(md, `${[...head, ...tables.map((t) => `\n${markdownTable(t)}`)].join('\n')}\n`);

@@ -1,7 +1,7 @@
 // `npm run bench`: warmpool side by side with undici, node:http and a raw-socket floor, in one run; and
 // over HTTP/2 (TLS, bench/h2-server.ts) with undici's allowH2 Pool and a raw node:http2 floor.
 //
-//   node build/bench/run.js [--quick] [--only=<substring>]... [--no-scenarios]
+//   node build/bench/run.js [--quick] [--only=<substring>]... [--no-scenarios] [--h2-server=node]
 //
 // --quick        the whole run in under a minute (short runs, 2 rounds)
 // --only=text    only rows whose "<client> <path> c=<C>/" label (e.g. "undici fetch /64k c=16/"; HTTP/2
@@ -11,10 +11,12 @@
 //                Repeated, a row must contain every text: --only=h2 --only="/12 c=1/" is one cell, all
 //                of its clients.
 // --no-scenarios the throughput matrix only
+// --h2-server=node  the HTTP/2 rows against a node:http2 server (bench/h2-node-server.ts) instead of
+//                the canned one (bench/h2-server.ts), which costs less per request: for comparison
 //
 // Numbers from one run on one machine are only comparable with each other: read the ratio column.
 import { type ClientSpec, type Runner, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
-import { startH2Server, startServer, withTimeout } from './common.js';
+import { type H2ServerKind, startH2Server, startServer, withTimeout } from './common.js';
 import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
 import { roundOrder } from './order.js';
 import { Samples, type Table, loadWarning, machineMeta, median, textTable, writeResults } from './report.js';
@@ -28,6 +30,7 @@ const only = args.filter((a) => a.startsWith('--only=')).map((a) => a.slice('--o
 /** Whether a row's or a scenario's label contains every --only text (true without any). */
 const picks = (label: string): boolean => only.every((text) => label.includes(text));
 const withScenarios = !args.includes('--no-scenarios');
+const h2ServerKind: H2ServerKind = args.includes('--h2-server=node') ? 'node' : 'canned';
 
 const config = quick
   ? // A smoke test: 56 s from a fresh clone (compile included) with 250 ms rounds, too close to the
@@ -189,7 +192,7 @@ function matrixTable(rows: Table['rows']): Table {
 
 async function main(): Promise<void> {
   // Taken before the bench loads the machine itself.
-  const meta = { date: new Date().toISOString(), quick, ...config, ...machineMeta() };
+  const meta = { date: new Date().toISOString(), quick, ...config, h2Server: h2ServerKind, ...machineMeta() };
   const wp = await loadWarmpool();
   if (wp instanceof Error) console.log(`warmpool not available, its rows are skipped: ${wp.message}`);
   const clients: ClientSpec[] = [
@@ -215,7 +218,7 @@ async function main(): Promise<void> {
   } finally {
     await server.close();
   }
-  const h2Server = await startH2Server();
+  const h2Server = await startH2Server(h2ServerKind);
   try {
     rows.push(
       ...(await matrix({

@@ -14,7 +14,7 @@
 // IPC: sends { port } once listening; answers { cmd: 'stats' } with ServerStats and { cmd: 'reset' }
 // by zeroing the counters; exits on { cmd: 'exit' } or when the parent goes away.
 import net from 'node:net';
-import { BODIES, type ServerOptions, type ServerStats, serveParent } from './common.js';
+import { BODIES, type ServerOptions, type ServerStats, cannedBody, serveParent } from './common.js';
 
 const opts: ServerOptions = process.argv[2] ? JSON.parse(process.argv[2]) : {};
 
@@ -33,8 +33,7 @@ type Canned = ReturnType<typeof response>;
 const keepAlive = new Map<string, Canned>();
 const closing = new Map<string, Canned>();
 for (const [path, size] of Object.entries(BODIES)) {
-  const body = Buffer.alloc(size, 'x');
-  if (size === 12) body.write('hello world\n', 'latin1');
+  const body = cannedBody(size);
   keepAlive.set(path, response(body, false));
   closing.set(path, response(body, true));
 }
