@@ -55,7 +55,12 @@ export interface ServerHandle {
  * 'reset' and 'exit', and leave when the parent dies or closes the channel (never linger).
  */
 export function serveParent(server: NetServer, stats: ServerStats): void {
-  server.listen(0, '127.0.0.1', () => {
+  // The memory scenario dials 1 000 connections at once. With node's default backlog (511) a burst
+  // can overflow the accept queue: the kernel drops those SYNs and the client resends them a second
+  // later, by when a pool that serves its queue on the connections it has may no longer wait for
+  // them (run 12 counted 911 warmpool connections; the bench machine's ListenOverflows counter showed
+  // 353 overflows since boot). The kernel caps the backlog at net.core.somaxconn (4 096 there).
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, () => {
     const addr = server.address() as AddressInfo;
     process.send?.({ port: addr.port });
   });
