@@ -40,6 +40,8 @@ export interface ServerStats {
   accepted: number; // connections accepted since start or the last reset
   requests: number; // request heads seen since start or the last reset
   open: number; // connections open right now
+  /** The server process's CPU time (user + system) since it started, µs: set by each stats() answer. */
+  cpuMicros?: number;
 }
 
 export interface ServerHandle {
@@ -65,8 +67,10 @@ export function serveParent(server: NetServer, stats: ServerStats): void {
     process.send?.({ port: addr.port });
   });
   process.on('message', (msg: { cmd: string }) => {
-    if (msg.cmd === 'stats') process.send?.({ stats });
-    else if (msg.cmd === 'reset') {
+    if (msg.cmd === 'stats') {
+      const cpu = process.cpuUsage();
+      process.send?.({ stats: { ...stats, cpuMicros: cpu.user + cpu.system } });
+    } else if (msg.cmd === 'reset') {
       stats.accepted = 0;
       stats.requests = 0;
       process.send?.({ reset: true });

@@ -16,7 +16,7 @@
 //
 // Numbers from one run on one machine are only comparable with each other: read the ratio column.
 import { type ClientSpec, type Runner, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
-import { type H2ServerKind, startH2Server, startServer, withTimeout } from './common.js';
+import { type H2ServerKind, type ServerHandle, startH2Server, startServer, withTimeout } from './common.js';
 import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
 import { roundOrder } from './order.js';
 import { Samples, type Table, loadWarning, machineMeta, median, textTable, writeResults } from './report.js';
@@ -49,7 +49,7 @@ const CONCURRENCY = [1, 16, 64];
 interface Section {
   /** '' for HTTP/1.1; 'h2' prefixes the body label and the --only key. */
   tag: '' | 'h2';
-  origin: string;
+  server: ServerHandle;
   clients: ClientSpec[];
   baseline: string;
 }
@@ -72,6 +72,8 @@ interface LoadResult {
   p99: number;
   errors: number;
   firstError?: string;
+  /** The server's CPU time per request over the run, µs (see timedLoad). */
+  serverUs?: number;
 }
 
 /**
@@ -105,7 +107,25 @@ async function load(runner: Runner, path: string, c: number, ms: number): Promis
   return { rps: (lat.length / elapsed) * 1000, p50: p50!, p99: p99!, errors, firstError };
 }
 
-async function matrix({ tag, origin, clients, baseline }: Section): Promise<Table['rows']> {
+/**
+ * load(), and what the server spent per request meanwhile: its CPU time over the requests it counted.
+ * At C=1 a request's round trip is the client's time plus the server's, so this says how much of
+ * every client's time was the server's (the same for all clients: if it is not, read the cell with
+ * care).
+ */
+async function timedLoad(server: ServerHandle, runner: Runner, path: string, c: number): Promise<LoadResult> {
+  const before = await server.stats();
+  const result = await load(runner, path, c, config.durationMs);
+  const after = await server.stats();
+  const served = after.requests - before.requests;
+  if (served > 0 && after.cpuMicros !== undefined && before.cpuMicros !== undefined) {
+    result.serverUs = (after.cpuMicros - before.cpuMicros) / served;
+  }
+  return result;
+}
+
+async function matrix({ tag, server, clients, baseline }: Section): Promise<Table['rows']> {
+  const origin = server.origin;
   const rows: Table['rows'] = [];
   const prefix = tag === '' ? '' : `${tag} `;
   for (const { path, label: bodyLabel } of BODY_PATHS) {
@@ -132,7 +152,7 @@ async function matrix({ tag, origin, clients, baseline }: Section): Promise<Tabl
           try {
             // Warm-up each round: connections are open and the JIT has seen this path before timing.
             await load(runner, path, c, config.warmupMs);
-            rounds.get(k)!.push(await load(runner, path, c, config.durationMs));
+            rounds.get(k)!.push(await timedLoad(server, runner, path, c));
           } catch (e) {
             failures.set(k, (e as Error).message);
           }
@@ -167,6 +187,7 @@ async function matrix({ tag, origin, clients, baseline }: Section): Promise<Tabl
           median(rs.map((x) => x.p50)),
           median(rs.map((x) => x.p99)),
           rps / baseRps,
+          median(rs.flatMap((x) => (x.serverUs === undefined ? [] : [x.serverUs]))),
           errors,
           note.slice(0, 80),
         ]);
@@ -184,8 +205,21 @@ function matrixTable(rows: Table['rows']): Table {
     note:
       `Median over ${config.rounds} interleaved rounds of ${config.durationMs} ms each (after ${config.warmupMs} ms ` +
       'of warm-up per round); every body fully read. ±% is half the range of req/s over rounds. ' +
+      '"server µs/req" is the server process\'s CPU time per request (user + system). ' +
       `"vs undici" is req/s relative to ${undiciPool.name} in the same cell (h2 rows: ${undiciH2Pool.name}).`,
-    columns: ['body', 'C', 'client', 'req/s', '±%', 'p50 ms', 'p99 ms', 'vs undici', 'errors', 'note'],
+    columns: [
+      'body',
+      'C',
+      'client',
+      'req/s',
+      '±%',
+      'p50 ms',
+      'p99 ms',
+      'vs undici',
+      'server µs/req',
+      'errors',
+      'note',
+    ],
     rows,
   };
 }
@@ -214,7 +248,7 @@ async function main(): Promise<void> {
   const rows: Table['rows'] = [];
   const server = await startServer();
   try {
-    rows.push(...(await matrix({ tag: '', origin: server.origin, clients, baseline: undiciPool.name })));
+    rows.push(...(await matrix({ tag: '', server, clients, baseline: undiciPool.name })));
   } finally {
     await server.close();
   }
@@ -223,7 +257,7 @@ async function main(): Promise<void> {
     rows.push(
       ...(await matrix({
         tag: 'h2',
-        origin: h2Server.origin,
+        server: h2Server,
         clients: h2Clients,
         baseline: undiciH2Pool.name,
       })),
