@@ -86,6 +86,10 @@ export interface RunMeta {
   quick: boolean;
   /** 1-minute load average when the run started. */
   loadavg: number;
+  /** Share of all CPUs' time that other processes used during the run (Linux; see machine-load.ts). */
+  othersCpu?: number;
+  /** Share of all CPUs' time the hypervisor stole during the run (Linux). */
+  stealCpu?: number;
   [k: string]: unknown;
 }
 
@@ -94,11 +98,30 @@ export function machineMeta(): Pick<RunMeta, 'node' | 'cpu' | 'cores' | 'loadavg
   return { node: process.version, cpu: os.cpus()[0]?.model ?? 'unknown', cores, loadavg: os.loadavg()[0]! };
 }
 
-/** A warning when other processes compete for the cores: the numbers are then mostly noise. */
-export function loadWarning(meta: Pick<RunMeta, 'cores' | 'loadavg'>): string | undefined {
+/** A warning when other processes competed for the cores: the numbers are then mostly noise. */
+export function loadWarning(
+  meta: Pick<RunMeta, 'cores' | 'loadavg' | 'othersCpu' | 'stealCpu'>,
+): string | undefined {
+  if (meta.othersCpu !== undefined) {
+    // Measured over the run: 10 % of the machine is most of a core's worth of noise on two cores.
+    const steal = meta.stealCpu ?? 0;
+    if (meta.othersCpu < 0.1 && steal < 0.1) return undefined;
+    return (
+      `warning: during the run other processes used ${pct(meta.othersCpu)} of the CPU time of the ` +
+      `${meta.cores} cores, and the hypervisor stole ${pct(steal)}: they competed with the bench.`
+    );
+  }
   if (meta.loadavg <= meta.cores * 0.5) return undefined;
   return `warning: load average ${meta.loadavg.toFixed(1)} on ${meta.cores} cores: other processes compete with the bench.`;
 }
+
+/** What else the machine did during the run, for the report's header (when it was measured). */
+export function machineLoadLine(meta: Pick<RunMeta, 'othersCpu' | 'stealCpu'>): string | undefined {
+  if (meta.othersCpu === undefined) return undefined;
+  return `During the run other processes used ${pct(meta.othersCpu)} of the CPU time, and the hypervisor stole ${pct(meta.stealCpu ?? 0)}.`;
+}
+
+const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
 
 /** Writes bench/results/<timestamp>.json and .md (the folder is created here; git ignores it). */
 export function writeResults(meta: RunMeta, tables: Table[]): { json: string; md: string } {
@@ -120,6 +143,8 @@ export function writeResults(meta: RunMeta, tables: Table[]): { json: string; md
   ];
   if (meta.h2Server === 'node')
     head.push('', 'HTTP/2 rows against the node:http2 server (`--h2-server=node`).');
+  const load = machineLoadLine(meta);
+  if (load) head.push('', load);
   const warning = loadWarning(meta);
   if (warning) head.push('', `**${warning}**`);
   writeFileSync(md, `${[...head, ...tables.map((t) => `\n${markdownTable(t)}`)].join('\n')}\n`);

@@ -18,8 +18,19 @@
 import { type ClientSpec, type Runner, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
 import { type H2ServerKind, type ServerHandle, startH2Server, startServer, withTimeout } from './common.js';
 import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
+import { cpuSnapshot, machineShare } from './machine-load.js';
 import { roundOrder } from './order.js';
-import { Samples, type Table, loadWarning, machineMeta, median, textTable, writeResults } from './report.js';
+import {
+  type RunMeta,
+  Samples,
+  type Table,
+  loadWarning,
+  machineLoadLine,
+  machineMeta,
+  median,
+  textTable,
+  writeResults,
+} from './report.js';
 import { type Scenario, scenarios } from './scenarios/index.js';
 import { targetsTable } from './targets.js';
 import { loadWarmpool, warmpoolClient, warmpoolH2Client, warmpoolRequest } from './warmpool.js';
@@ -226,7 +237,14 @@ function matrixTable(rows: Table['rows']): Table {
 
 async function main(): Promise<void> {
   // Taken before the bench loads the machine itself.
-  const meta = { date: new Date().toISOString(), quick, ...config, h2Server: h2ServerKind, ...machineMeta() };
+  const meta: RunMeta = {
+    date: new Date().toISOString(),
+    quick,
+    ...config,
+    h2Server: h2ServerKind,
+    ...machineMeta(),
+  };
+  const cpuAtStart = cpuSnapshot();
   const wp = await loadWarmpool();
   if (wp instanceof Error) console.log(`warmpool not available, its rows are skipped: ${wp.message}`);
   const clients: ClientSpec[] = [
@@ -290,6 +308,14 @@ async function main(): Promise<void> {
     }
   }
 
+  // Every child (servers, scenario processes) has exited and been waited for: its CPU time is ours.
+  const cpuAtEnd = cpuSnapshot();
+  if (cpuAtStart !== undefined && cpuAtEnd !== undefined) {
+    const share = machineShare(cpuAtStart, cpuAtEnd);
+    meta.othersCpu = share.others;
+    meta.stealCpu = share.steal;
+    console.log(`\n${machineLoadLine(meta)}`);
+  }
   const warning = loadWarning(meta);
   if (warning) console.log(`\n${warning}`);
   const files = writeResults(meta, tables);
