@@ -1,6 +1,7 @@
-// `npm run bench:profile -- <client> <path> <C> [--h2] [--h2-server=node] [--seconds=N] [--functions=N]`: where one client's time goes in
-// one cell of the bench, per request. The evidence behind a target that is not met: compare a client's
-// breakdown with the floor's (`floor`) in the same cell.
+// `npm run bench:profile -- <client> <path> <C> [--h2] [--h2-server=node] [--seconds=N] [--functions=N]`:
+// where one client's time goes in one cell of the bench, per request. The evidence behind a target that
+// is not met: compare a client's breakdown with the floor's (`floor`) in the same cell. --h2-server=node
+// profiles against the node:http2 server instead of the canned one.
 //
 //   clients: warmpool | undici | floor; for HTTP/1.1 also fetch | node-http; for HTTP/2 also
 //            floor-kept (the floor keeping each body as one buffer)

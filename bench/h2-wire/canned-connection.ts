@@ -129,7 +129,7 @@ class CannedConnection {
         if (buf.length < PREFACE.length) {
           if (!PREFACE.subarray(0, buf.length).equals(buf))
             throw new ConnectionError(PROTOCOL_ERROR, 'bad preface');
-          this.pending = buf;
+          this.pending = Buffer.from(buf); // a copy, as below
           return;
         }
         if (!PREFACE.equals(buf.subarray(0, PREFACE.length)))

@@ -8,7 +8,6 @@ export const DATA = 0x0;
 export const HEADERS = 0x1;
 export const RST_STREAM = 0x3;
 export const SETTINGS = 0x4;
-export const PUSH_PROMISE = 0x5;
 export const PING = 0x6;
 export const GOAWAY = 0x7;
 export const WINDOW_UPDATE = 0x8;
@@ -20,12 +19,10 @@ export const END_HEADERS = 0x4;
 export const PADDED = 0x8;
 export const PRIORITY_FLAG = 0x20;
 
-export const SETTINGS_HEADER_TABLE_SIZE = 0x1;
 export const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 export const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 export const SETTINGS_MAX_FRAME_SIZE = 0x5;
 
-export const NO_ERROR = 0x0;
 export const PROTOCOL_ERROR = 0x1;
 export const FLOW_CONTROL_ERROR = 0x3;
 export const FRAME_SIZE_ERROR = 0x6;

@@ -23,13 +23,6 @@ const STATIC: ReadonlyArray<readonly [string, string]> = [
   ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''], ['www-authenticate', ''],
 ];
 
-/** The static table's index of `name` (its first entry), for the encoder helpers below. */
-export function staticNameIndex(name: string): number {
-  const i = STATIC.findIndex(([n]) => n === name);
-  if (i === -1) throw new Error(`HPACK: ${name} is not in the static table`);
-  return i + 1;
-}
-
 export class HpackError extends Error {}
 
 /** An entry's size for the table's accounting: its octets plus 32 (section 4.1). */
