@@ -126,14 +126,14 @@ class CannedConnection {
     this.pending = null;
     try {
       if (!this.prefaceSeen) {
-        if (buf.length < PREFACE.length) {
-          if (!PREFACE.subarray(0, buf.length).equals(buf))
-            throw new ConnectionError(PROTOCOL_ERROR, 'bad preface');
+        const n = Math.min(buf.length, PREFACE.length);
+        if (!buf.subarray(0, n).equals(PREFACE.subarray(0, n))) {
+          throw new ConnectionError(PROTOCOL_ERROR, 'bad preface');
+        }
+        if (n < PREFACE.length) {
           this.pending = Buffer.from(buf); // a copy, as below
           return;
         }
-        if (!PREFACE.equals(buf.subarray(0, PREFACE.length)))
-          throw new ConnectionError(PROTOCOL_ERROR, 'bad preface');
         this.prefaceSeen = true;
         buf = buf.subarray(PREFACE.length);
       }
@@ -172,7 +172,7 @@ class CannedConnection {
       case CONTINUATION: {
         const c = this.continued;
         if (c === null || c.id !== id) throw new ConnectionError(PROTOCOL_ERROR, 'unexpected CONTINUATION');
-        c.fragments.push(payload);
+        c.fragments.push(Buffer.from(payload)); // a copy: the read it came in may be reused
         if (flags & END_HEADERS) {
           this.continued = null;
           this.onHeaderBlock(id, Buffer.concat(c.fragments));
