@@ -19,6 +19,7 @@
 // The profiler adds its own overhead (about 10-30 % here): compare breakdowns with each other, never
 // with the bench's req/s.
 import { Session } from 'node:inspector/promises';
+import { exitUnlessFlagsValid } from './cli-flags.js';
 import { type ClientSpec, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
 import { startH2Server, startServer } from './common.js';
 import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
@@ -114,19 +115,35 @@ function topFunctions(profile: Profile, requests: number, limit: number): Array<
     .slice(0, limit);
 }
 
+function usage(): string {
+  return [
+    'usage: npm run bench:profile -- <client> </12|/64k> <C> [--h2] [--h2-server=node|canned] [--seconds=N] [--functions=N]',
+    `  clients, HTTP/1.1: ${Object.keys(H1).join(' | ')}`,
+    `  clients, HTTP/2 (--h2): ${Object.keys(H2).join(' | ')}`,
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const positional = args.filter((a) => !a.startsWith('--'));
+  exitUnlessFlagsValid(
+    args,
+    {
+      exact: ['--h2'],
+      withValue: ['--h2-server', '--seconds', '--functions'],
+      choices: { '--h2-server': ['node', 'canned'] },
+      positional: true,
+    },
+    usage(),
+  );
+  const positional = args.filter((a) => !a.startsWith('-'));
   const h2 = args.includes('--h2');
   const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.slice('--seconds='.length) ?? 3);
   const functions = Number(args.find((a) => a.startsWith('--functions='))?.slice('--functions='.length) ?? 0);
   const [name = 'warmpool', path = '/12', cArg = '1'] = positional;
   const c = Number(cArg);
   const spec = (h2 ? H2 : H1)[name];
-  if (spec === undefined || !(c >= 1) || !(seconds > 0)) {
-    console.error(
-      `usage: bench:profile -- <${Object.keys(h2 ? H2 : H1).join('|')}> </12|/64k> <C> [--h2] [--seconds=N] [--functions=N]`,
-    );
+  if (spec === undefined || !(c >= 1) || !(seconds > 0) || !(functions >= 0)) {
+    console.error(usage());
     process.exit(2);
   }
 

@@ -1,20 +1,7 @@
 // `npm run bench`: warmpool side by side with undici, node:http and a raw-socket floor, in one run; and
-// over HTTP/2 (TLS, bench/h2-server.ts) with undici's allowH2 Pool and a raw node:http2 floor.
-//
-//   node build/bench/run.js [--quick] [--only=<substring>]... [--no-scenarios] [--h2-server=node]
-//
-// --quick        the whole run in under a minute (short runs, 2 rounds)
-// --only=text    only rows whose "<client> <path> c=<C>/" label (e.g. "undici fetch /64k c=16/"; HTTP/2
-//                rows: "h2 <client> <path> c=<C>/"), or scenarios whose name, contain text: --only=warmpool,
-//                --only=/64k, --only=c=1/, --only=h2, --only=Nagle, --only=scenario (all scenarios, no
-//                matrix). The ratio needs the undici Pool row (HTTP/2: the undici Pool allowH2 row).
-//                Repeated, a row must contain every text: --only=h2 --only="/12 c=1/" is one cell, all
-//                of its clients.
-// --no-scenarios the throughput matrix only
-// --h2-server=node  the HTTP/2 rows against a node:http2 server (bench/h2-node-server.ts) instead of
-//                the canned one (bench/h2-server.ts), which costs less per request: for comparison
-//
-// Numbers from one run on one machine are only comparable with each other: read the ratio column.
+// over HTTP/2 (TLS, bench/h2-server.ts) with undici's allowH2 Pool and a raw node:http2 floor. Its
+// options are in USAGE below (`npm run bench -- --help` prints them).
+import { exitUnlessFlagsValid } from './cli-flags.js';
 import { type ClientSpec, type Runner, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
 import { type H2ServerKind, type ServerHandle, startH2Server, startServer, withTimeout } from './common.js';
 import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
@@ -35,7 +22,32 @@ import { type Scenario, scenarios } from './scenarios/index.js';
 import { targetsTable } from './targets.js';
 import { loadWarmpool, warmpoolClient, warmpoolH2Client, warmpoolRequest } from './warmpool.js';
 
+const USAGE = `usage: npm run bench -- [--quick] [--only=<text>]... [--no-scenarios] [--h2-server=node|canned]
+
+  --quick        the whole run in under a minute (short runs, 2 rounds)
+  --only=text    only rows whose "<client> <path> c=<C>/" label (e.g. "undici fetch /64k c=16/"; HTTP/2
+                 rows: "h2 <client> <path> c=<C>/"), or scenarios whose name, contain text: --only=warmpool,
+                 --only=/64k, --only=c=1/, --only=h2, --only=Nagle, --only=scenario (all scenarios, no
+                 matrix). The ratio needs the undici Pool row (HTTP/2: the undici Pool allowH2 row).
+                 Repeated, a row must contain every text: --only=h2 --only="/12 c=1/" is one cell, all
+                 of its clients.
+  --no-scenarios the throughput matrix only
+  --h2-server=node  the HTTP/2 rows against a node:http2 server (bench/h2-node-server.ts) instead of
+                 the canned one (bench/h2-server.ts, the default), which costs less per request
+
+Numbers from one run on one machine are only comparable with each other: read the ratio column.`;
+
 const args = process.argv.slice(2);
+exitUnlessFlagsValid(
+  args,
+  {
+    exact: ['--quick', '--no-scenarios'],
+    withValue: ['--only', '--h2-server'],
+    choices: { '--h2-server': ['node', 'canned'] },
+    positional: false,
+  },
+  USAGE,
+);
 const quick = args.includes('--quick');
 const only = args.filter((a) => a.startsWith('--only=')).map((a) => a.slice('--only='.length));
 /** Whether a row's or a scenario's label contains every --only text (true without any). */
