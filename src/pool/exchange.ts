@@ -4,6 +4,8 @@ import type { PreparedBody } from '../request/body.js';
 import { type BodySource, ResponseBody } from '../response/body.js';
 import { type HeaderConversion, Response, type Timings } from '../response/response.js';
 import type { PoolConnection } from './connection.js';
+import { type SignalWatcher, unwatchSignal, watchSignal } from './signal-watch.js';
+import type { Waiter } from './wait-queue.js';
 
 /** Interim (1xx) responses, for `onInformation`. */
 export interface InformationalResponse {
@@ -47,10 +49,10 @@ export interface ExchangeInit {
 
 /**
  * One request from the caller's call until its body has been received or it failed, across
- * attempts (a safe retry moves it to a new connection). It is the AbortSignal listener
- * (`handleEvent`), so no closure is made per request for that.
+ * attempts (a safe retry moves it to a new connection). It is its own AbortSignal watcher and its
+ * own wait-queue node, so no closure or node is made per request for either.
  */
-export class Exchange {
+export class Exchange implements Waiter<Exchange>, SignalWatcher {
   readonly url: string;
   readonly origin: string;
   readonly method: string;
@@ -76,8 +78,10 @@ export class Exchange {
   /** Set for the retry: the next connection must be a new one, never another reused one. */
   needsNewConnection = false;
   connection: PoolConnection | null = null;
-  /** The waiter has been removed from the queue (aborted or timed out) before it was served. */
-  cancelled = false;
+  // Its place in the origin's WaitQueue (see wait-queue.ts).
+  prevWaiter: Exchange | null = null;
+  nextWaiter: Exchange | null = null;
+  inQueue = false;
   queueDeadline = 0;
 
   // timings
@@ -131,7 +135,7 @@ export class Exchange {
       this.resolveFn = resolve;
       this.rejectFn = reject;
     });
-    if (init.signal !== undefined) init.signal.addEventListener('abort', this);
+    if (init.signal !== undefined) watchSignal(init.signal, this);
   }
 
   /** Who to tell when the caller aborts: the pool while queued, the connection once dispatched. */
@@ -198,7 +202,7 @@ export class Exchange {
     this.state = EX_DONE;
     this.abortTarget = null;
     this.connection = null;
-    this.signal?.removeEventListener('abort', this);
+    if (this.signal !== undefined) unwatchSignal(this.signal, this);
   }
 
   /** Fails the request before its head (after the head, errors go to the body stream). */
@@ -212,8 +216,8 @@ export class Exchange {
     return this.state === EX_DONE;
   }
 
-  /** AbortSignal listener. */
-  handleEvent(): void {
+  /** The caller's AbortSignal aborted. */
+  onSignalAborted(): void {
     if (this.state === EX_DONE) return;
     const err = new AbortedError(`request to ${this.origin} aborted`, {
       origin: this.origin,

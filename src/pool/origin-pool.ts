@@ -6,6 +6,7 @@ import type { CloseReason, ConnectionOwner, PoolConnection } from './connection.
 import { createConnection } from './create-connection.js';
 import type { Exchange, ExchangeAbortTarget } from './exchange.js';
 import type { ResolvedAgentOptions } from './options.js';
+import { WaitQueue } from './wait-queue.js';
 
 /** Counters for one origin; all since the pool was made, except the gauges (open, idle, busy, queued). */
 export interface OriginStats {
@@ -65,10 +66,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   readonly conns = new Set<PoolConnection>();
   private readonly free: PoolConnection[] = [];
   private readonly inFree = new WeakSet<PoolConnection>();
-  private readonly queue: Exchange[] = [];
-  private queueHead = 0;
-  private queued = 0; // live waiters (cancelled ones are skipped lazily)
-  private newConnectionWaiters = 0; // waiters that must not get a reused connection
+  private readonly waiting = new WaitQueue<Exchange>();
   private dialing = 0;
   private queueTimer: NodeJS.Timeout | undefined = undefined;
   private readonly dialTimings = new WeakMap<PoolConnection, DialResult>();
@@ -148,17 +146,17 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     this.requests++;
     this.readClocks();
     if (ex.queuedAt === 0) ex.queuedAt = this.nowMono;
-    if (this.queued === 0) {
+    if (this.waiting.size === 0) {
       const conn = this.takeFree(ex);
       if (conn !== null) {
         this.send(conn, ex);
         return;
       }
     }
-    if (this.queued >= this.options.maxQueued) {
+    if (this.waiting.size >= this.options.maxQueued) {
       ex.reject(
         new QueueFullError(
-          `${this.queued} requests already wait for a connection to ${this.origin} (maxQueued)`,
+          `${this.waiting.size} requests already wait for a connection to ${this.origin} (maxQueued)`,
           {
             origin: this.origin,
           },
@@ -309,70 +307,34 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   private enqueue(ex: Exchange, front: boolean): void {
     ex.setAbortTarget(this);
     if (front) {
-      if (this.queueHead > 0) this.queue[--this.queueHead] = ex;
-      else this.queue.unshift(ex);
-      ex.queueDeadline = 0; // it has waited its turn once already
-    } else {
-      this.queue.push(ex);
-      const timeout = this.options.queueTimeout;
-      ex.queueDeadline = timeout > 0 ? ex.queuedAt + timeout : 0;
-      if (timeout > 0 && this.queueTimer === undefined) this.armQueueTimer(timeout);
+      this.waiting.pushFront(ex); // it has waited its turn once already: no deadline
+      return;
     }
-    this.queued++;
-    if (ex.needsNewConnection) this.newConnectionWaiters++;
+    const timeout = this.options.queueTimeout;
+    this.waiting.pushBack(ex, timeout > 0 ? this.nowMono + timeout : 0);
+    if (timeout > 0 && this.queueTimer === undefined) this.armQueueTimer(timeout);
   }
 
   /** The first waiter `conn` may serve (with `conn` null: the first waiter), removed from the queue; null if none. */
   private takeWaiter(conn: PoolConnection | null): Exchange | null {
-    const q = this.queue;
-    for (let i = this.queueHead; i < q.length; i++) {
-      const ex = q[i]!;
-      if (ex.cancelled) {
-        if (i === this.queueHead) {
-          q[this.queueHead++] = undefined as unknown as Exchange;
-        }
-        continue;
-      }
+    const waiting = this.waiting;
+    for (let ex = waiting.first; ex !== null; ex = ex.nextWaiter) {
       if (conn !== null && ex.needsNewConnection && !isNewFor(conn, ex)) {
-        if (conn.protocol !== 'h2' && this.newConnectionWaiters === this.queued) return null; // all need a new one
+        // An HTTP/1.1 connection that no waiter may take goes back to the free list.
+        if (conn.protocol !== 'h2' && waiting.newConnectionWaiters === waiting.size) return null;
         continue;
       }
-      if (i === this.queueHead) {
-        q[this.queueHead++] = undefined as unknown as Exchange;
-      } else {
-        q.splice(i, 1);
-      }
-      this.queued--;
-      if (ex.needsNewConnection) this.newConnectionWaiters--;
-      this.compactQueue();
+      waiting.remove(ex);
       return ex;
     }
-    this.compactQueue();
     return null;
-  }
-
-  private compactQueue(): void {
-    if (this.queueHead === this.queue.length) {
-      this.queue.length = 0;
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue.splice(0, this.queueHead);
-      this.queueHead = 0;
-    }
   }
 
   /** Abort while queued or during a liveness turn. */
   abortExchange(ex: Exchange, err: Error): void {
-    if (ex.connection === null) this.cancelWaiter(ex);
+    this.waiting.remove(ex);
     ex.reject(err);
     this.maybeEmpty();
-  }
-
-  private cancelWaiter(ex: Exchange): void {
-    if (ex.cancelled) return;
-    ex.cancelled = true;
-    this.queued--;
-    if (ex.needsNewConnection) this.newConnectionWaiters--;
   }
 
   private armQueueTimer(ms: number): void {
@@ -384,24 +346,16 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   expireWaiters(): void {
     this.queueTimer = undefined;
     const now = this.clock.monotonicMs();
-    let next = Number.POSITIVE_INFINITY;
-    const q = this.queue;
-    for (let i = this.queueHead; i < q.length; i++) {
-      const ex = q[i]!;
-      if (ex.cancelled || ex.queueDeadline === 0) continue;
-      if (ex.queueDeadline <= now) {
-        this.cancelWaiter(ex);
-        ex.reject(
-          new QueueTimeoutError(
-            `no connection to ${this.origin} became free within ${this.options.queueTimeout} ms (queueTimeout)`,
-            { origin: this.origin },
-          ),
-        );
-      } else if (ex.queueDeadline < next) {
-        next = ex.queueDeadline;
-      }
+    const waiting = this.waiting;
+    for (const ex of waiting.takeExpired(now)) {
+      ex.reject(
+        new QueueTimeoutError(
+          `no connection to ${this.origin} became free within ${this.options.queueTimeout} ms (queueTimeout)`,
+          { origin: this.origin },
+        ),
+      );
     }
-    if (next !== Number.POSITIVE_INFINITY) this.armQueueTimer(next - now);
+    if (waiting.nextDeadline !== 0) this.armQueueTimer(waiting.nextDeadline - now);
     this.maybeEmpty();
   }
 
@@ -412,21 +366,21 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     const max = this.options.maxConnectionsPerOrigin;
     this.starved = false;
     for (;;) {
-      if (this.queued === 0 || this.parent.closing) return;
+      if (this.waiting.size === 0 || this.parent.closing) return;
       // Until the server's protocol is known, a TLS origin that may choose h2 gets one dial: one h2
       // session could carry every waiter.
       if (this.protocol === 'unknown' && this.dialing > 0) return;
       if (this.protocol === 'h2') {
         // Sessions being dialed will carry about as many streams as the last one did; a session with
         // room has taken every waiter it could, except those that must have a new connection.
-        if (this.dialing * this.h2StreamLimit >= this.queued) return;
-        if (this.newConnectionWaiters === 0 && this.h2HasRoom()) return;
-      } else if (this.dialing >= this.queued) {
+        if (this.dialing * this.h2StreamLimit >= this.waiting.size) return;
+        if (this.waiting.newConnectionWaiters === 0 && this.h2HasRoom()) return;
+      } else if (this.dialing >= this.waiting.size) {
         return;
       }
       if (this.conns.size + this.dialing >= max) {
         // At the cap. A waiter that must have a new connection (a safe retry) may close an idle one.
-        if (this.newConnectionWaiters > 0 && this.closeOneIdle('stale')) continue;
+        if (this.waiting.newConnectionWaiters > 0 && this.closeOneIdle('stale')) continue;
         return;
       }
       if (!this.parent.reserveConnection(this)) {
@@ -441,7 +395,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   /** Waiters here need a connection that only the total cap (maxConnections) keeps from opening. */
   get waitingForRoom(): boolean {
-    return this.starved && this.queued > 0;
+    return this.starved && this.waiting.size > 0;
   }
   private starved = false;
 
@@ -477,7 +431,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       this.onDialFailed(err as Error);
       return;
     }
-    if (this.parent.closing && this.queued === 0) {
+    if (this.parent.closing && this.waiting.size === 0) {
       this.dialing--;
       result.socket.destroy();
       this.parent.releaseConnection();
@@ -541,7 +495,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     if (conn.closed) return;
     // An HTTP/2 session with streams still open and no waiter to give the slot to needs neither the
     // time nor a check here: the next dispatch checks it, with fresh clocks, in takeFree.
-    if (conn.active === 0 || this.queued > 0) {
+    if (conn.active === 0 || this.waiting.size > 0) {
       if (conn.active === 0 && conn.idleSinceMono >= this.nowMono) {
         // It went idle just now and read both clocks doing so: that reading is "now" for everything
         // below, and spares reading them again on every response.
@@ -559,13 +513,13 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
         return;
       }
     }
-    while (conn.active < conn.capacity && this.queued > 0) {
+    while (conn.active < conn.capacity && this.waiting.size > 0) {
       const ex = this.takeWaiter(conn);
       if (ex === null) break;
       this.send(conn, ex);
       if (conn.protocol === 'http/1.1') return; // H1 dispatch is synchronous, or deferred holding the slot
     }
-    if (this.parent.closing && this.queued === 0 && conn.active === 0) {
+    if (this.parent.closing && this.waiting.size === 0 && conn.active === 0) {
       conn.close('agent-close');
       return;
     }
@@ -587,8 +541,8 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     if (conn.protocol === 'h2') {
       // A session that stopped taking streams (GOAWAY) or lowered its limit may leave waiters
       // that another session must serve.
-      if (this.queued > 0) this.openAsNeeded();
-    } else if (this.newConnectionWaiters > 0) {
+      if (this.waiting.size > 0) this.openAsNeeded();
+    } else if (this.waiting.newConnectionWaiters > 0) {
       this.openAsNeeded();
     }
   }
@@ -658,7 +612,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       this.retried++;
     }
     this.readClocks();
-    const conn = this.queued === 0 ? this.takeFree(ex) : null;
+    const conn = this.waiting.size === 0 ? this.takeFree(ex) : null;
     if (conn !== null) {
       this.send(conn, ex);
       return;
@@ -701,7 +655,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   }
 
   get isEmpty(): boolean {
-    return this.conns.size === 0 && this.dialing === 0 && this.queued === 0;
+    return this.conns.size === 0 && this.dialing === 0 && this.waiting.size === 0;
   }
 
   private maybeEmpty(): void {
@@ -749,7 +703,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       connecting: this.dialing,
       idle,
       busy,
-      queued: this.queued,
+      queued: this.waiting.size,
       created: this.created,
       requests: this.requests,
       reused: this.reused,
