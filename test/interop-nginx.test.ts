@@ -93,3 +93,72 @@ test(
     }
   },
 );
+
+/**
+ * POSTs cannot be retried, so one written as nginx's keep-alive timer fires is lost; liveness checks
+ * cannot see a close that has not happened yet. The pool learns the timeout from nginx's idle closes
+ * (nginx announces none) and keeps POSTs off connections near it. Each lane is its own origin (nginx
+ * listens on several loopback addresses), so each learns on its own, and runs one POST at a time:
+ * the first pause outlasts the timeout (nginx closes the idle connection: the lesson), the rest straddle
+ * it (0.9 to 1.1 s). Then pauses well inside the timeout must still reuse connections.
+ */
+const LANES = Number(process.env.WARMPOOL_NGINX_LANES ?? 10);
+const POSTS_PER_LANE = Number(process.env.WARMPOOL_NGINX_POSTS ?? 30);
+const REUSE_POSTS_PER_LANE = 20;
+
+test(
+  `nginx keepalive_timeout 1s: ${LANES * POSTS_PER_LANE} POSTs paced across the timeout lose none; POSTs 0.2-0.4 s apart reuse at least 90 % of the time`,
+  { timeout: 60_000 + POSTS_PER_LANE * 1500 },
+  async (t) => {
+    const bin = nginxOrSkip(t);
+    if (!bin) return;
+    const hosts = Array.from({ length: LANES }, (_, i) => `127.0.0.${i + 1}`);
+    const nginx = await startNginx({ bin, keepaliveTimeout: '1s', alsoListenOn: hosts.slice(1) });
+    const agent = new Agent();
+    const client = new Client({ agent, headersTimeout: 5000, bodyTimeout: 5000 });
+    const random = prng(0x1d1e);
+    const failures: string[] = [];
+    let reused = 0;
+    const post = async (url: string, id: string): Promise<boolean> => {
+      try {
+        const res = await client.request(`${url}/echo`, {
+          method: 'POST',
+          body: id,
+          headers: { 'x-request-id': id },
+        });
+        assert.equal(await res.body.text(), 'echo\n');
+        return res.connection.reused;
+      } catch (err) {
+        failures.push(`${id}: ${(err as WarmpoolError).code ?? ''} ${(err as Error).message}`);
+        return false;
+      }
+    };
+    try {
+      await Promise.all(
+        hosts.map(async (host, lane) => {
+          const url = `http://${host}:${nginx.port}`;
+          for (let i = 0; i < POSTS_PER_LANE; i++) {
+            await post(url, `l${lane}-${i}`);
+            await sleep(i === 0 ? 1500 : 900 + Math.floor(random() * 201));
+          }
+          for (let i = 0; i < REUSE_POSTS_PER_LANE; i++) {
+            if (await post(url, `l${lane}-reuse-${i}`)) reused++;
+            await sleep(200 + Math.floor(random() * 201));
+          }
+        }),
+      );
+      const learned = agent.stats().origins.map((o) => o.serverIdleTimeoutMs);
+      const closed = agent.stats().origins.map((o) => o.closed);
+      t.diagnostic(
+        `${LANES * POSTS_PER_LANE} paced POSTs, ${failures.length} failed; reuse at 0.2-0.4 s: ${reused} of ` +
+          `${LANES * REUSE_POSTS_PER_LANE}; learned per origin: ${learned.join(', ')} ms; ` +
+          `closed (first origin): ${JSON.stringify(closed[0])}`,
+      );
+      assert.deepEqual(failures, [], 'no POST may be lost');
+      assert.ok(reused >= 0.9 * LANES * REUSE_POSTS_PER_LANE, `reused ${reused}`);
+    } finally {
+      await agent.destroy();
+      await nginx.stop();
+    }
+  },
+);

@@ -6,6 +6,7 @@ import type { CloseReason, ConnectionOwner, PoolConnection } from './connection.
 import { createConnection } from './create-connection.js';
 import type { Exchange, ExchangeAbortTarget } from './exchange.js';
 import type { ResolvedAgentOptions } from './options.js';
+import { ServerIdleTimeout, idleMarginFor } from './server-idle-timeout.js';
 import { WaitQueue } from './wait-queue.js';
 
 /** Counters for one origin; all since the pool was made, except the gauges (open, idle, busy, queued). */
@@ -25,6 +26,11 @@ export interface OriginStats {
   /** HTTP/2 only: open streams and the servers' current stream limit per session. */
   activeStreams: number;
   streamLimits: number[];
+  /**
+   * The server's idle timeout as learned from the idle ages at which it closed connections (confirmed
+   * by two closes); undefined until then. Connections stop being used a margin before it.
+   */
+  serverIdleTimeoutMs: number | undefined;
 }
 
 /** What an OriginPool needs from its Agent: the total cap across origins. */
@@ -74,6 +80,13 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   private readonly inLivenessTurn = new Set<PoolConnection>();
   /** What the server chose last time (ALPN); until known, a TLS origin that may speak h2 gets one dial. */
   protocol: 'http/1.1' | 'h2' | 'unknown';
+  /** The server's idle timeout as its closes show it (see server-idle-timeout.ts). */
+  private readonly serverIdle = new ServerIdleTimeout();
+  /**
+   * Connections sent a request after an idle time at least as long as one at which the server was
+   * seen closing: if the request is answered, that observation was not the server's idle timeout.
+   */
+  private readonly aliveProofs = new Map<PoolConnection, number>();
   /** HTTP/2: the stream limit the last session announced; how many waiters one more session serves. */
   private h2StreamLimit = 100;
   removed = false;
@@ -187,6 +200,15 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
         conn.close(why); // an HTTP/2 session drains: its open streams finish, no new ones start
         continue;
       }
+      if (!ex.retrySafe && conn.active === 0 && this.nearServerTimeout(conn)) {
+        // A request that cannot be retried would be lost if the server's idle timer fired while it
+        // is in flight: not on a connection this close to the timeout the server was seen to have.
+        // Those below it on the stack have been idle longer still.
+        free.pop();
+        this.inFree.delete(conn);
+        conn.close('idle-timeout');
+        continue;
+      }
       if (ex.needsNewConnection && !isNewFor(conn, ex)) return null;
       if (conn.active + 1 >= conn.capacity) {
         free.pop();
@@ -231,13 +253,24 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
    * ours, and a request must arrive before it fires, not merely leave before).
    */
   private idleLimit(conn: PoolConnection): number {
-    const hint = conn.serverIdleTimeoutMs;
     let limit = this.options.idleTimeout;
-    if (hint !== undefined) {
-      const margin = Math.min(1000, Math.max(100, hint * 0.25));
-      if (hint - margin < limit) limit = hint - margin;
+    const hint = conn.serverIdleTimeoutMs;
+    if (hint !== undefined && hint - idleMarginFor(hint) < limit) limit = hint - idleMarginFor(hint);
+    const learned = this.serverIdle.learnedMs;
+    if (learned !== undefined && learned - idleMarginFor(learned) < limit) {
+      limit = learned - idleMarginFor(learned);
     }
     return limit > 0 ? limit : 0;
+  }
+
+  /**
+   * Is an idle connection within the safety margin of the shortest idle age at which the server was
+   * seen closing one? Reads the clocks as of the last readClocks().
+   */
+  private nearServerTimeout(conn: PoolConnection): boolean {
+    const lowest = this.serverIdle.lowestMs;
+    if (lowest === Number.POSITIVE_INFINITY) return false;
+    return this.since(conn.idleSinceMono, conn.idleSinceWall) >= lowest - idleMarginFor(lowest);
   }
 
   /** Sends on `conn`, recording for the response what the connection was when it was taken. */
@@ -253,6 +286,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     ex.connRequestCount = conn.requestCount + 1;
     ex.dispatchedAt = now;
     ex.dispatchedWall = this.nowWall;
+    if (idleMs >= this.serverIdle.lowestMs) this.aliveProofs.set(conn, idleMs);
     if (ex.connReused) this.reused++;
     else {
       const t = this.dialTimings.get(conn);
@@ -493,6 +527,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   onConnectionReleased(conn: PoolConnection): void {
     if (conn.closed) return;
+    if (this.aliveProofs.size !== 0) this.provedAlive(conn);
     // An HTTP/2 session with streams still open and no waiter to give the slot to needs neither the
     // time nor a check here: the next dispatch checks it, with fresh clocks, in takeFree.
     if (conn.active === 0 || this.waiting.size > 0) {
@@ -550,6 +585,17 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   onConnectionClosed(conn: PoolConnection, reason: CloseReason): void {
     if (!this.conns.delete(conn)) return;
     this.closedBy[reason]++;
+    if (this.aliveProofs.size !== 0) this.aliveProofs.delete(conn);
+    if (
+      reason === 'server-close' &&
+      conn.active === 0 &&
+      (this.inFree.has(conn) || this.inLivenessTurn.has(conn))
+    ) {
+      // Closed by the server while idle (in the free list, or taken but not yet written on): its
+      // idle age then is what the server's idle timeout looks like.
+      this.readClocks();
+      this.serverIdle.observeClose(this.since(conn.idleSinceMono, conn.idleSinceWall), this.nowMono);
+    }
     // `free` is cleaned lazily in takeFree(); drop it now if it is on top, the common case.
     const free = this.free;
     if (free.length > 0 && free[free.length - 1] === conn) {
@@ -574,6 +620,9 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   onExchangeFailed(ex: Exchange, err: Error, retryable: boolean): void {
     if (retryable) {
+      // The server closed a connection idle connIdleMs just as this request reached it: the race an
+      // idle timeout makes, and what the learned timeout keeps requests that cannot be retried out of.
+      this.serverIdle.observeClose(ex.connIdleMs, this.clock.monotonicMs());
       // A reused connection died before answering: the server probably closed or reset every
       // connection that has been idle as long (a restart, an idle sweep). Drop those now instead of
       // failing through them one request at a time.
@@ -619,6 +668,14 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     }
     this.enqueue(ex, true);
     this.openAsNeeded();
+  }
+
+  /** `conn` served a request it was given after an idle time the server had been seen closing at. */
+  private provedAlive(conn: PoolConnection): void {
+    const idleMs = this.aliveProofs.get(conn);
+    if (idleMs === undefined) return;
+    this.aliveProofs.delete(conn);
+    this.serverIdle.observeAlive(idleMs);
   }
 
   private dropIdleOlderThan(idleMs: number): void {
@@ -711,6 +768,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       closed: { ...this.closedBy },
       activeStreams,
       streamLimits,
+      serverIdleTimeoutMs: this.serverIdle.learnedMs,
     };
   }
 }

@@ -50,6 +50,11 @@ export interface NginxOptions {
   keepaliveRequests?: number;
   /** Extra directives inside `server { }`. */
   extraServerConfig?: string;
+  /**
+   * More loopback addresses to listen on, on the same port (e.g. '127.0.0.2'): each is another
+   * origin to the client, with a pool of its own.
+   */
+  alsoListenOn?: string[];
   bin?: string;
 }
 
@@ -116,7 +121,7 @@ ${temp}
   keepalive_requests ${o.keepaliveRequests ?? 1000};
   server {
     listen 127.0.0.1:${port};
-    location / { return 200 "ok\\n"; }
+${(o.alsoListenOn ?? []).map((host) => `    listen ${host}:${port};\n`).join('')}    location / { return 200 "ok\\n"; }
     location /echo { return 200 "echo\\n"; }
     location /close { keepalive_timeout 0; return 200 "closing\\n"; }
 ${o.extraServerConfig ?? ''}
