@@ -5,8 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import type http2 from 'node:http2';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
-import { Agent, Client } from '../src/index.js';
+import { Agent, Client, type WarmpoolError } from '../src/index.js';
 import { GROUP_MS, MIN_IDLE_MS, ServerIdleTimeout } from '../src/pool/server-idle-timeout.js';
 import { type FaultServer, startFaultServer } from './helpers/fault-server.js';
 import { TEST_CERT, startH2Server } from './helpers/h2-server.js';
@@ -179,6 +181,81 @@ test('HTTP/2: after the server closed an idle session, a POST is not given a ses
     await post.body.dump();
     assert.equal(post.connection.reused, false, 'the POST went on a new session');
     assert.equal(server.stats.sessionsTotal, 3);
+  } finally {
+    await agent.destroy();
+    await server.close();
+  }
+});
+
+/**
+ * A server whose idle timer decides before it reads: a connection idle 300 ms is closed, and a request
+ * that arrives in the last 60 ms before that is dropped unanswered (coarse timers do this: the close
+ * was decided while the request was in flight). Answers 200 "ok\n" otherwise.
+ */
+async function closeDecidedEarlyServer(): Promise<{
+  url: string;
+  dropped: () => number;
+  close(): Promise<void>;
+}> {
+  const TIMEOUT = 300;
+  const DEAD_ZONE = 60;
+  let dropped = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let last = performance.now();
+    let pending = '';
+    const timer = setInterval(() => {
+      if (performance.now() - last >= TIMEOUT) socket.destroy();
+    }, 5);
+    socket.on('close', () => clearInterval(timer));
+    socket.on('data', (data) => {
+      if (performance.now() - last >= TIMEOUT - DEAD_ZONE) {
+        dropped++;
+        socket.destroy();
+        return;
+      }
+      pending += data.toString('latin1');
+      // One request at a time, each with a small body: answer once head and body are in.
+      const end = pending.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const length = Number(/content-length: *(\d+)/i.exec(pending.slice(0, end))?.[1] ?? 0);
+      if (pending.length < end + 4 + length) return;
+      pending = '';
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n');
+      last = performance.now();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    dropped: () => dropped,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('POSTs 250-290 ms apart to a server that drops requests arriving in the last 60 ms of its 300 ms idle timeout: none is lost once it closed one idle connection', async () => {
+  const server = await closeDecidedEarlyServer();
+  const agent = new Agent();
+  const failures: string[] = [];
+  try {
+    const client = new Client({ agent });
+    for (let i = 0; i < 12; i++) {
+      try {
+        const res = await client.request(`${server.url}/`, { method: 'POST', body: `post ${i}` });
+        assert.equal(await res.body.text(), 'ok\n');
+      } catch (err) {
+        failures.push(`${i}: ${(err as WarmpoolError).code}`);
+      }
+      await sleep(i === 0 ? 400 : 250 + ((i * 7) % 41)); // the first pause lets the server close (the lesson)
+    }
+    assert.deepEqual(failures, []);
+    assert.equal(server.dropped(), 0, 'no POST reached a connection inside the server’s dead zone');
   } finally {
     await agent.destroy();
     await server.close();
