@@ -20,9 +20,16 @@ import {
 } from './report.js';
 import { type Scenario, scenarios } from './scenarios/index.js';
 import { targetsTable } from './targets.js';
-import { loadWarmpool, warmpoolClient, warmpoolH2Client, warmpoolRequest } from './warmpool.js';
+import {
+  comparedClients,
+  loadWarmpool,
+  warmpoolClient,
+  warmpoolH2Client,
+  warmpoolRequest,
+} from './warmpool.js';
 
 const USAGE = `usage: npm run bench -- [--quick] [--only=<text>]... [--no-scenarios] [--h2-server=node|canned]
+                       [--compare=<dir>]
 
   --quick        the whole run in under a minute (short runs, 2 rounds)
   --only=text    only rows whose "<client> <path> c=<C>/" label (e.g. "undici fetch /64k c=16/"; HTTP/2
@@ -34,6 +41,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--only=<text>]... [--no-scenar
   --no-scenarios the throughput matrix only
   --h2-server=node  the HTTP/2 rows against a node:http2 server (bench/h2-node-server.ts) instead of
                  the canned one (bench/h2-server.ts, the default), which costs less per request
+  --compare=dir  also a "warmpool Client B (<dir>)" row per cell: the build in another checkout
+                 (its build/src/index.js; run \`npm run compile\` there first), for an A/B of two
+                 commits interleaved in one run (git worktree add ../before <commit>)
 
 Numbers from one run on one machine are only comparable with each other: read the ratio column.`;
 
@@ -42,7 +52,7 @@ exitUnlessFlagsValid(
   args,
   {
     exact: ['--quick', '--no-scenarios'],
-    withValue: ['--only', '--h2-server'],
+    withValue: ['--only', '--h2-server', '--compare'],
     choices: { '--h2-server': ['node', 'canned'] },
     positional: false,
   },
@@ -54,6 +64,8 @@ const only = args.filter((a) => a.startsWith('--only=')).map((a) => a.slice('--o
 const picks = (label: string): boolean => only.every((text) => label.includes(text));
 const withScenarios = !args.includes('--no-scenarios');
 const h2ServerKind: H2ServerKind = args.includes('--h2-server=node') ? 'node' : 'canned';
+const compareDir = args.find((a) => a.startsWith('--compare='))?.slice('--compare='.length);
+const compared = compareDir === undefined ? undefined : comparedClients(compareDir);
 
 const config = quick
   ? // A smoke test: 56 s from a fresh clone (compile included) with 250 ms rounds, too close to the
@@ -261,6 +273,7 @@ async function main(): Promise<void> {
   if (wp instanceof Error) console.log(`warmpool not available, its rows are skipped: ${wp.message}`);
   const clients: ClientSpec[] = [
     ...(wp instanceof Error ? [] : [warmpoolRequest, warmpoolClient]),
+    ...(compared === undefined ? [] : [compared.h1]),
     undiciPool,
     undiciFetchSpec,
     nodeHttp,
@@ -269,6 +282,7 @@ async function main(): Promise<void> {
 
   const h2Clients: ClientSpec[] = [
     ...(wp instanceof Error ? [] : [warmpoolH2Client]),
+    ...(compared === undefined ? [] : [compared.h2]),
     undiciH2Pool,
     rawHttp2,
     rawHttp2KeepingBody,
