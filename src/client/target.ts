@@ -13,8 +13,9 @@ export interface ParsedUrl {
 }
 
 /**
- * The authorities seen recently. Parsing `http://host:port` with `new URL()` on every request is a
- * measurable part of a small request's cost; the authority part repeats, so its parse is kept.
+ * The URLs' scheme-and-authority prefixes seen recently ("https://host:port"), each with its parse.
+ * Parsing `http://host:port` with `new URL()` on every request is a measurable part of a small
+ * request's cost; the prefix repeats, so its parse is kept.
  */
 const authorities = new Map<string, { target: Target; host: string }>();
 const MAX_AUTHORITIES = 512;
@@ -47,15 +48,19 @@ export function parseUrl(input: string | URL): ParsedUrl {
     if (schemeEnd !== -1) {
       let slash = input.indexOf('/', schemeEnd);
       if (slash === -1) slash = input.length;
-      const authority = input.slice(schemeEnd, slash);
       const path = slash === input.length ? '/' : input.slice(slash);
       if (isSimplePath(path)) {
-        const key = secure ? `s${authority}` : authority;
-        let known = authorities.get(key);
-        if (known === undefined && SIMPLE_AUTHORITY.test(authority)) {
-          known = parseAuthority(secure, authority, input);
-          if (authorities.size >= MAX_AUTHORITIES) authorities.clear();
-          authorities.set(key, known);
+        // Keyed by scheme and authority as written, whole: anything shorter lets one stand for another
+        // (a key of "s" + authority for https once made https://H and http://sH the same target).
+        const origin = input.slice(0, slash);
+        let known = authorities.get(origin);
+        if (known === undefined) {
+          const authority = origin.slice(schemeEnd);
+          if (SIMPLE_AUTHORITY.test(authority)) {
+            known = parseAuthority(secure, authority, input);
+            if (authorities.size >= MAX_AUTHORITIES) authorities.clear();
+            authorities.set(origin, known);
+          }
         }
         if (known !== undefined) return { target: known.target, host: known.host, path, href: input };
       }
