@@ -86,6 +86,23 @@ describe('an invalid URL is an invalid argument naming the wrong part', () => {
     }
   });
 
+  it('no URL at all (undefined, null, a number): refused the same way, with or without a baseUrl', async () => {
+    const agent = new Agent();
+    try {
+      for (const client of [new Client({ agent }), new Client({ agent, baseUrl: 'http://127.0.0.1:1' })]) {
+        for (const url of [undefined, null, 80]) {
+          await refused(
+            client.request(url as unknown as string),
+            /the URL must be a string or a URL, got (undefined|null|number)/,
+          );
+        }
+      }
+      assert.deepEqual(agent.stats(), { open: 0, origins: [] });
+    } finally {
+      await agent.destroy();
+    }
+  });
+
   it('URL objects: another scheme, or credentials, are refused the same way', async () => {
     // (A URL object cannot hold an invalid host or port: new URL() refuses to make one.)
     const agent = new Agent();

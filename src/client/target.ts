@@ -108,6 +108,12 @@ function refuseControls(input: string): void {
 
 function parseWithUrl(input: string | URL): ParsedUrl {
   if (typeof input === 'string') refuseControls(input);
+  else if (typeof input !== 'object' || input === null) {
+    // Any object is read as a URL (its protocol, host, pathname...), whatever made it.
+    throw new InvalidArgumentError(
+      `the URL must be a string or a URL, got ${input === null ? 'null' : typeof input}`,
+    );
+  }
   let url: URL;
   try {
     url = typeof input === 'string' ? new URL(input) : input;
