@@ -462,6 +462,21 @@ describe('persistence by version and Connection', () => {
       await assertClosedByClientThenNew(ctx, res);
     });
   });
+
+  for (const [what, te] of [
+    ['two fields', 'transfer-encoding: chunked\r\ntransfer-encoding: chunked'],
+    ['a list', 'transfer-encoding: chunked, chunked'],
+  ]) {
+    it(`chunked applied twice (${what}): WARMPOOL_PARSE_ERROR, and the client closes the connection`, async () => {
+      // Read until close, as it once was, the body would be the chunk framing and the response after it.
+      const r = `HTTP/1.1 200 OK\r\n${te}\r\n\r\n5\r\nhello\r\n0\r\n\r\n${OK}`;
+      await withServer(answers([r]), async (ctx) => {
+        const err = await rejectsWith(ctx.client.request(`${ctx.url}/`), 'WARMPOOL_PARSE_ERROR', ctx.url);
+        assert.match(err.message, /chunked 2 times/);
+        await assertClosedByClientThenNew(ctx, undefined);
+      });
+    });
+  }
 });
 
 describe('trailers and interim responses', () => {

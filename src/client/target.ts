@@ -13,8 +13,9 @@ export interface ParsedUrl {
 }
 
 /**
- * The authorities seen recently. Parsing `http://host:port` with `new URL()` on every request is a
- * measurable part of a small request's cost; the authority part repeats, so its parse is kept.
+ * The URLs' scheme-and-authority prefixes seen recently ("https://host:port"), each with its parse.
+ * Parsing `http://host:port` with `new URL()` on every request is a measurable part of a small
+ * request's cost; the prefix repeats, so its parse is kept.
  */
 const authorities = new Map<string, { target: Target; host: string }>();
 const MAX_AUTHORITIES = 512;
@@ -47,15 +48,19 @@ export function parseUrl(input: string | URL): ParsedUrl {
     if (schemeEnd !== -1) {
       let slash = input.indexOf('/', schemeEnd);
       if (slash === -1) slash = input.length;
-      const authority = input.slice(schemeEnd, slash);
       const path = slash === input.length ? '/' : input.slice(slash);
       if (isSimplePath(path)) {
-        const key = secure ? `s${authority}` : authority;
-        let known = authorities.get(key);
-        if (known === undefined && SIMPLE_AUTHORITY.test(authority)) {
-          known = parseAuthority(secure, authority);
-          if (authorities.size >= MAX_AUTHORITIES) authorities.clear();
-          authorities.set(key, known);
+        // Keyed by scheme and authority as written, whole: anything shorter lets one stand for another
+        // (a key of "s" + authority for https once made https://H and http://sH the same target).
+        const origin = input.slice(0, slash);
+        let known = authorities.get(origin);
+        if (known === undefined) {
+          const authority = origin.slice(schemeEnd);
+          if (SIMPLE_AUTHORITY.test(authority)) {
+            known = parseAuthority(secure, authority, input);
+            if (authorities.size >= MAX_AUTHORITIES) authorities.clear();
+            authorities.set(origin, known);
+          }
         }
         if (known !== undefined) return { target: known.target, host: known.host, path, href: input };
       }
@@ -64,8 +69,15 @@ export function parseUrl(input: string | URL): ParsedUrl {
   return parseWithUrl(input);
 }
 
-function parseAuthority(secure: boolean, authority: string): { target: Target; host: string } {
-  const url = new URL(`${secure ? 'https' : 'http'}://${authority}/`);
+function parseAuthority(secure: boolean, authority: string, input: string): { target: Target; host: string } {
+  let url: URL;
+  try {
+    url = new URL(`${secure ? 'https' : 'http'}://${authority}/`);
+  } catch (err) {
+    // The pattern above lets through what only the URL parser can refuse: a port over 65535, an
+    // IPv4 address with five parts or a part over 255, an IPv6 address with ':::'.
+    throw invalidUrl(input, err);
+  }
   return fromUrl(url);
 }
 
@@ -96,11 +108,17 @@ function refuseControls(input: string): void {
 
 function parseWithUrl(input: string | URL): ParsedUrl {
   if (typeof input === 'string') refuseControls(input);
+  else if (typeof input !== 'object' || input === null) {
+    // Any object is read as a URL (its protocol, host, pathname...), whatever made it.
+    throw new InvalidArgumentError(
+      `the URL must be a string or a URL, got ${input === null ? 'null' : typeof input}`,
+    );
+  }
   let url: URL;
   try {
     url = typeof input === 'string' ? new URL(input) : input;
   } catch (err) {
-    throw new InvalidArgumentError(`invalid URL ${JSON.stringify(String(input))}`, { cause: err });
+    throw invalidUrl(String(input), err);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new InvalidArgumentError(`unsupported URL scheme ${url.protocol} (only http: and https:)`);
@@ -120,5 +138,51 @@ export function resolveAgainst(base: string | undefined, input: string | URL): s
   refuseControls(input); // new URL(input, base) below would drop them
   if (input.startsWith('http://') || input.startsWith('https://')) return input;
   if (input.startsWith('/')) return base.endsWith('/') ? base + input.slice(1) : base + input;
-  return new URL(input, base.endsWith('/') ? base : `${base}/`).href;
+  try {
+    return new URL(input, base.endsWith('/') ? base : `${base}/`).href;
+  } catch (err) {
+    throw invalidUrl(input, err); // e.g. 'https:256.0.0.1', another scheme's authority
+  }
+}
+
+/**
+ * The URL parser says only "Invalid URL" (a TypeError): name the part that is wrong, as far as it can
+ * be told from the text, in an InvalidArgumentError.
+ */
+function invalidUrl(input: string, cause: unknown): InvalidArgumentError {
+  const shown = JSON.stringify(input.length > 128 ? `${input.slice(0, 128)}...` : input);
+  return new InvalidArgumentError(`invalid URL ${shown}: ${whatIsWrong(input)}`, { cause });
+}
+
+function whatIsWrong(input: string): string {
+  // Special schemes (http, https) take an authority after any run of '/' and '\\', or none at all
+  // ('https:host' means https://host/).
+  const m = /^(?:([a-zA-Z][a-zA-Z0-9+.-]*):)?[/\\]*([^/?#\\]*)/.exec(input);
+  if (m === null || m[1] === undefined) return 'not an absolute URL (it has no scheme)';
+  let authority = m[2];
+  const at = authority.lastIndexOf('@');
+  if (at !== -1) authority = authority.slice(at + 1);
+  let host = authority;
+  let port: string | undefined;
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    if (close !== -1) {
+      host = authority.slice(0, close + 1);
+      const rest = authority.slice(close + 1);
+      if (rest.startsWith(':')) port = rest.slice(1);
+      else if (rest !== '') return `unexpected ${JSON.stringify(rest)} after the host ${host}`;
+    }
+  } else {
+    const colon = authority.lastIndexOf(':');
+    if (colon !== -1) {
+      host = authority.slice(0, colon);
+      port = authority.slice(colon + 1);
+    }
+  }
+  if (host === '') return 'no host';
+  if (port !== undefined && port !== '') {
+    if (!/^[0-9]+$/.test(port)) return `invalid port ${JSON.stringify(port)}`;
+    if (Number(port) > 65535) return `port ${port} is out of range (0-65535)`;
+  }
+  return `invalid host ${JSON.stringify(host)}`;
 }

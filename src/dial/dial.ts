@@ -5,7 +5,11 @@ import { AbortedError, ConnectError, ConnectTimeoutError } from '../errors.js';
 import { ReadRoute } from './read-route.js';
 import type { TlsSessionCache } from './tls-session-cache.js';
 
-/** The TLS options that change what connection you get; they are part of the pool key. */
+/**
+ * The TLS options that change what connection you get; they are part of the pool key, each by its
+ * whole content (a digest, computed once per string, Buffer or array). A Buffer or array is read once:
+ * changed in place after a request used it, it still names what it held then; pass a new one instead.
+ */
 export interface TlsOptions {
   servername?: string;
   ca?: string | Buffer | Array<string | Buffer>;

@@ -20,6 +20,9 @@
  * - Header values may not contain control characters other than HTAB (the same set llhttp rejects).
  * - Transfer-Encoding together with Content-Length: per RFC 9112 §6.3 the Transfer-Encoding wins and
  *   the connection must not be reused afterwards (reported through onComplete's `reusable`).
+ * - Transfer-Encoding naming chunked more than once (in one field or across several) is a ParseError:
+ *   RFC 9112 §6.1 forbids applying it twice, and reading such a body until close would hand out its
+ *   chunk framing, and whatever followed, as content.
  *
  * Error model: any malformed input throws (ParseError, HeadersOverflowError, UnsupportedError) and the
  * parser is dead from then on; the connection destroys its socket. Callbacks run synchronously inside
@@ -845,9 +848,10 @@ function hasToken(value: string | string[], token: string): boolean {
 }
 
 /**
- * RFC 9112 §6.3: chunked framing applies only when chunked is the final transfer coding. A coding
- * list naming chunked more than once is malformed (§6.1: chunked must not be applied twice), so it
- * does not count as chunked either and the body is read until close.
+ * RFC 9112 §6.3: chunked framing applies only when chunked is the final transfer coding; otherwise
+ * (`chunked, gzip`, `identity`) the body runs until the server closes. A coding list naming chunked
+ * more than once is invalid (§6.1: a sender must not apply chunked twice): neither reading it as
+ * chunked nor until close can be trusted to find where the response ends, so it is a ParseError.
  */
 function isChunkedFinal(te: string | string[]): boolean {
   if (typeof te === 'string' && te.length === 7 && te.toLowerCase() === 'chunked') return true;
@@ -860,7 +864,10 @@ function isChunkedFinal(te: string | string[]): boolean {
     if (coding === 'chunked') chunkedCount++;
     last = coding;
   }
-  return last === 'chunked' && chunkedCount === 1;
+  if (chunkedCount > 1) {
+    throw parseError(`Transfer-Encoding applies chunked ${chunkedCount} times (RFC 9112 §6.1 allows once)`);
+  }
+  return last === 'chunked';
 }
 
 /**

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import type { DialTarget, TlsOptions } from '../dial/dial.js';
 import { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError } from '../errors.js';
@@ -24,19 +25,54 @@ export interface AgentStats {
 /** Origins with nothing open are forgotten only past this many pools (their counters go with them). */
 const MAX_EMPTY_POOLS_KEPT = 1024;
 
-/** Distinct ids for the objects that are part of a TLS key (ca, cert, key), so the key stays short. */
-const objectIds = new WeakMap<object, number>();
+/**
+ * What names a piece of TLS material (ca, cert, key) in a pool key: a SHA-256 digest of its whole
+ * content, so two values share a key only when they are equal (every PEM starts alike: a length and a
+ * prefix once let one client certificate, or one CA, stand for another). A string or Buffer is hashed
+ * as its bytes (a PEM as a string and as a Buffer make the same connection); an array, as the digests
+ * of its elements in order, marked as an array; any other object (a `{ pem, passphrase }` entry), by
+ * its identity. Computed once per distinct value: by value for strings (a bounded map), by object for
+ * Buffers and arrays, so a Buffer or array changed in place after its first use keeps the digest of
+ * what it held then (pass a new one instead).
+ */
+const objectDigests = new WeakMap<object, string>();
+const stringDigests = new Map<string, string>();
+const MAX_STRING_DIGESTS = 256;
 let nextObjectId = 1;
-function idOf(value: unknown): string {
-  if (value === undefined) return '';
-  if (typeof value === 'string') return value.length < 64 ? value : `s${value.length}:${value.slice(0, 32)}`;
-  const obj = value as object;
-  let id = objectIds.get(obj);
-  if (id === undefined) {
-    id = nextObjectId++;
-    objectIds.set(obj, id);
+function digestOf(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'string') {
+    let d = stringDigests.get(value);
+    if (d === undefined) {
+      d = hash('sha256', value, 'base64');
+      if (stringDigests.size >= MAX_STRING_DIGESTS) stringDigests.clear();
+      stringDigests.set(value, d);
+    }
+    return d;
   }
-  return `#${id}`;
+  if (typeof value !== 'object') return `(${typeof value} ${String(value)})`; // node's TLS will refuse it
+  let d = objectDigests.get(value);
+  if (d === undefined) {
+    if (ArrayBuffer.isView(value)) {
+      d = hash('sha256', new Uint8Array(value.buffer, value.byteOffset, value.byteLength), 'base64');
+    } else if (Array.isArray(value)) {
+      let parts = '';
+      for (let i = 0; i < value.length; i++) parts += `${digestOf(value[i])},`;
+      d = `[${hash('sha256', parts, 'base64')}]`;
+    } else {
+      d = `#${nextObjectId++}`;
+    }
+    objectDigests.set(value, d);
+  }
+  return d;
+}
+
+/** The pool key of a TLS origin: its origin and every TLS option that changes its connections. */
+function tlsKey(origin: string, t: TlsOptions): string {
+  const name = t.servername === undefined ? '-' : `${String(t.servername).length}:${t.servername}`;
+  return `${origin}|${name}|${digestOf(t.ca)}|${digestOf(t.cert)}|${digestOf(t.key)}|${
+    t.rejectUnauthorized === false ? 0 : 1
+  }`;
 }
 
 /** The parts of TlsOptions a pool key is made of, as they were when the key was made. */
@@ -103,11 +139,7 @@ export class Agent {
     const same = this.lastPoolFor(target, effectiveTls);
     if (same !== undefined) return same;
     const key =
-      effectiveTls === undefined || !target.secure
-        ? target.origin
-        : `${target.origin}|${effectiveTls.servername ?? ''}|${idOf(effectiveTls.ca)}|${idOf(effectiveTls.cert)}|${idOf(
-            effectiveTls.key,
-          )}|${effectiveTls.rejectUnauthorized === false ? 0 : 1}`;
+      effectiveTls === undefined || !target.secure ? target.origin : tlsKey(target.origin, effectiveTls);
     let pool = this.pools.get(key);
     if (pool === undefined) {
       pool = new OriginPool(
