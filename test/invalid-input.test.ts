@@ -118,3 +118,61 @@ describe('an invalid URL is an invalid argument naming the wrong part', () => {
     }
   });
 });
+
+/** [what, options of the wrong shape, what the message must name] */
+const BAD_REQUEST_OPTIONS: Array<[string, unknown, RegExp]> = [
+  ['options null', null, /request options must be an object, got null/],
+  ['options a number', 5, /request options must be an object, got number 5/],
+  ['a number as method', { method: 123 }, /method must be a string, got number 123/],
+  ['a number as headers', { headers: 5 }, /headers must be an object/],
+  ['a string as headers', { headers: 'x' }, /headers must be an object/],
+  ['a plain object as signal', { signal: {} }, /signal must be an AbortSignal/],
+  ['a string as idempotent', { idempotent: 'yes' }, /idempotent must be a boolean/],
+  ['a number as retryOnStale', { retryOnStale: 1 }, /retryOnStale must be a boolean/],
+  ['a number as onInformation', { onInformation: 5 }, /onInformation must be a function/],
+  ['a negative highWaterMark', { highWaterMark: -1 }, /highWaterMark must be a number >= 1/],
+  ['a string as highWaterMark', { highWaterMark: '64' }, /highWaterMark must be a number >= 1/],
+  ['a number as tls', { tls: 5 }, /tls must be an object/],
+];
+
+describe('request options of the wrong shape are invalid arguments naming the option, before anything is sent', () => {
+  for (const [what, init, message] of BAD_REQUEST_OPTIONS) {
+    it(what, async () => {
+      const agent = new Agent();
+      try {
+        const client = new Client({ agent });
+        await refused(client.request('http://127.0.0.1:9/', init as never), message);
+        assert.deepEqual(agent.stats(), { open: 0, origins: [] });
+      } finally {
+        await agent.destroy();
+      }
+    });
+  }
+});
+
+describe('Client and Agent options of the wrong shape throw an invalid argument naming the option', () => {
+  const cases: Array<[string, () => unknown, RegExp]> = [
+    ['Client(null)', () => new Client(null as never), /Client options must be an object, got null/],
+    ['a number as baseUrl', () => new Client({ baseUrl: 5 as never }), /baseUrl must be a string/],
+    ['a plain object as agent', () => new Client({ agent: {} as never }), /agent must be an Agent/],
+    ['a number as Client headers', () => new Client({ headers: 5 as never }), /headers must be an object/],
+    ['Agent(null)', () => new Agent(null as never), /Agent options must be an object, got null/],
+    [
+      'a string as allowHttp2',
+      () => new Agent({ allowHttp2: 'no' as never }),
+      /allowHttp2 must be a boolean/,
+    ],
+    ['a number as Agent tls', () => new Agent({ tls: 5 as never }), /tls must be an object/],
+    ['a clock without its methods', () => new Agent({ clock: {} as never }), /clock must have/],
+  ];
+  for (const [what, make, message] of cases) {
+    it(what, () => {
+      assert.throws(make, (err: unknown) => {
+        assert.ok(err instanceof InvalidArgumentError, `got ${String(err)}`);
+        assert.equal(err.code, 'WARMPOOL_INVALID_ARGUMENT');
+        assert.match(err.message, message);
+        return true;
+      });
+    });
+  }
+});

@@ -8,6 +8,7 @@ import { numberOption } from '../pool/options.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM, PreparedBody, type RequestBody } from '../request/body.js';
 import type { Response } from '../response/response.js';
 import { type ParsedUrl, isSimplePath, parseUrl, resolveAgainst } from './target.js';
+import { checkClientOptions, checkRequestInit } from './validate.js';
 
 export interface RequestInit {
   /** Default GET. */
@@ -71,6 +72,7 @@ export class Client {
   private readonly baseHref: string;
 
   constructor(options: ClientOptions = {}) {
+    checkClientOptions(options);
     this.agent = options.agent ?? getGlobalAgent();
     if (options.baseUrl !== undefined) {
       const base = parseUrl(options.baseUrl); // validates now rather than on the first request
@@ -114,6 +116,7 @@ export class Client {
     let ex: Exchange;
     let pool: ReturnType<Agent['poolFor']>;
     try {
+      checkRequestInit(init);
       const method = init.method === undefined ? 'GET' : init.method;
       const base = this.base;
       const parsed: ParsedUrl =

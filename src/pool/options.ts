@@ -73,6 +73,21 @@ export function numberOption(name: string, value: number | undefined, fallback: 
 }
 
 export function resolveAgentOptions(o: AgentOptions = {}): ResolvedAgentOptions {
+  if (typeof o !== 'object' || o === null) {
+    throw new InvalidArgumentError(`Agent options must be an object, got ${o === null ? 'null' : typeof o}`);
+  }
+  if (o.allowHttp2 !== undefined && typeof o.allowHttp2 !== 'boolean') {
+    throw new InvalidArgumentError(`allowHttp2 must be a boolean, got ${typeof o.allowHttp2}`);
+  }
+  if (o.tls !== undefined && (typeof o.tls !== 'object' || o.tls === null)) {
+    throw new InvalidArgumentError(`tls must be an object, got ${o.tls === null ? 'null' : typeof o.tls}`);
+  }
+  if (
+    o.clock !== undefined &&
+    (typeof o.clock?.monotonicMs !== 'function' || typeof o.clock?.wallMs !== 'function')
+  ) {
+    throw new InvalidArgumentError('clock must have monotonicMs() and wallMs()');
+  }
   const d = AGENT_DEFAULTS;
   if (o.http2 !== undefined && o.http2 !== 'prior-knowledge') {
     throw new InvalidArgumentError(`http2 must be 'prior-knowledge' or undefined, got ${String(o.http2)}`);
