@@ -221,3 +221,75 @@ describe('read buffers of bodies that keep their chunks', () => {
     }
   });
 });
+
+/**
+ * Makes node's buffer pool `size` bytes from the next allocation on, and returns the size it had. An
+ * allocation just under half the new size does not fit the current pool, so a pool of the new size
+ * is made at once.
+ */
+function setNodePoolSize(size: number): number {
+  const was = Buffer.poolSize;
+  Buffer.poolSize = size;
+  Buffer.allocUnsafe((size >>> 1) - 1);
+  return was;
+}
+
+describe("with node's buffer pool at 64 KiB (its default since Node 24.22), kept bytes stay off it", () => {
+  // On Node 24.22+ node's pool is already this size; on earlier versions this makes it so, and the
+  // same bodies must come out the same: a few bytes kept by their caller never pin 64 KiB.
+  let poolSizeWas = 0;
+  before(() => {
+    poolSizeWas = setNodePoolSize(64 * 1024);
+  });
+  after(() => {
+    setNodePoolSize(poolSizeWas);
+  });
+
+  it('a small body of known length gathered whole is not a slice of a 64 KiB buffer', async () => {
+    const bytes = await (await get(12, 'length')).body.bytes();
+    assert.deepEqual(bytes, pattern(12));
+    assert.ok(bytes.buffer.byteLength < 64 * 1024, `backed by ${bytes.buffer.byteLength} bytes`);
+  });
+
+  it('a small chunked body read whole is not a slice of a 64 KiB buffer', async () => {
+    const bytes = await (await get(100, 'chunked')).body.bytes();
+    assert.deepEqual(bytes, pattern(100));
+    assert.ok(bytes.buffer.byteLength < 64 * 1024, `backed by ${bytes.buffer.byteLength} bytes`);
+  });
+
+  it('chunks held over several reads, then read as a stream, come out without pinning 64 KiB', async () => {
+    // Five pieces a turn apart: five reads, held (the body is not read yet) until the whole has come.
+    const size = 5 * 700;
+    const trickle = await startTrickleServer(700, () => pattern(size));
+    const a = new Agent();
+    try {
+      const res = await new Client({ agent: a, baseUrl: trickle.url }).request('/');
+      await waitForBody(res);
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.body) chunks.push(chunk as Buffer);
+      assert.deepEqual(Buffer.concat(chunks), pattern(size));
+      const pinned = chunks.filter((c) => c.buffer.byteLength >= 64 * 1024);
+      assert.equal(pinned.length, 0, `${pinned.length} of ${chunks.length} chunks pin a 64 KiB buffer`);
+    } finally {
+      await a.close();
+      await trickle.close();
+    }
+  });
+
+  it('a body streamed in small pieces keeps small chunks that pin no 64 KiB buffer', async () => {
+    const size = 200 * 1024;
+    const trickle = await startTrickleServer(700, () => pattern(size));
+    const a = new Agent();
+    try {
+      const res = await new Client({ agent: a, baseUrl: trickle.url }).request('/');
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.body) chunks.push(chunk as Buffer);
+      assert.deepEqual(Buffer.concat(chunks), pattern(size));
+      const pinned = chunks.filter((c) => c.length < 16 * 1024 && c.buffer.byteLength >= 64 * 1024);
+      assert.equal(pinned.length, 0, `${pinned.length} of ${chunks.length} small chunks pin a 64 KiB buffer`);
+    } finally {
+      await a.close();
+      await trickle.close();
+    }
+  });
+});

@@ -30,6 +30,7 @@
  */
 import { HeadersOverflowError, ParseError, SocketClosedError, UnsupportedError } from '../errors.js';
 import { type IncomingHeaders, addField, getOwn, setOwn } from '../headers.js';
+import { allocKept } from '../kept-buffer.js';
 
 export interface ResponseHead {
   statusCode: number;
@@ -398,7 +399,7 @@ export class ResponseParser {
     const need = this.pendLen + (end - start);
     let buf = this.pend;
     if (buf === undefined || buf.length < need) {
-      const grown = Buffer.allocUnsafe(Math.max(need, buf === undefined ? 256 : buf.length * 2));
+      const grown = allocKept(Math.max(need, buf === undefined ? 256 : buf.length * 2));
       if (buf !== undefined && this.pendLen > 0) buf.copy(grown, 0, 0, this.pendLen);
       this.pend = buf = grown;
     }

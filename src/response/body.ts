@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { AbortedError, WarmpoolError } from '../errors.js';
 import type { IncomingHeaders } from '../headers.js';
+import { allocKept, concatKept, copyKept } from '../kept-buffer.js';
 
 /**
  * The side of a connection that feeds a body: the body asks it to resume reading (backpressure) and
@@ -14,6 +15,16 @@ export interface BodySource {
 const DUMP_LIMIT_DEFAULT = 1024 * 1024;
 /** Bodies of a known length up to this size are gathered straight into one buffer of that size. */
 const GATHER_LIMIT = 1024 * 1024;
+
+/**
+ * Chunks held before the body was read as a stream, together under this many bytes, go in as one.
+ * Pushed one by one, they would all sit in the Readable's buffer, and its first read() (for-await,
+ * read()) would join them with Buffer.concat(), whose result under half of `Buffer.poolSize` is a
+ * slice of node's pool: 64 KiB since Node 24.22, pinned by a chunk of a few bytes. Joining them here
+ * (kept-buffer.ts) costs the copy node would have made; past the limit node's own join gets a buffer
+ * of its own.
+ */
+const JOIN_HELD_LIMIT = 32 * 1024;
 
 /** Second half of failFromSource() for a body that had no 'error' listener when it failed. */
 function failLater(body: ResponseBody, err: Error): void {
@@ -53,7 +64,8 @@ export class ResponseBody extends Readable {
    * into, instead of `held`. Chunks are views into a read buffer: node's 64 KiB ones (TLS, HTTP/2),
    * which holding a chunk would pin (a 12-byte body held by its caller would keep 64 KiB alive), or
    * the shared scratch buffer of cleartext HTTP/1.1 (ReadRoute), which the next read overwrites.
-   * Copying each chunk once into its place costs what the final concat would have.
+   * Copying each chunk once into its place costs what the final concat would have. The buffer comes
+   * from allocKept(), which keeps a small one off node's 64 KiB pool (Node 24.22+).
    */
   private gathered: Buffer | null = null;
   private readonly expectedLength: number;
@@ -83,7 +95,7 @@ export class ResponseBody extends Readable {
    * kept beyond this call is copied (a gathered body copies every chunk anyway).
    */
   pushChunk(chunk: Buffer, volatile = false): boolean {
-    if (this.streaming) return this.push(volatile ? Buffer.from(chunk) : chunk);
+    if (this.streaming) return this.push(volatile ? copyKept(chunk) : chunk);
     if (this.discarding) {
       this.heldBytes += chunk.length;
       if (this.heldBytes > this.discardLimit) {
@@ -99,11 +111,11 @@ export class ResponseBody extends Readable {
     }
     const expected = this.expectedLength;
     if (expected > 0 && this.heldBytes + chunk.length <= expected && this.held.length === 0) {
-      if (this.gathered === null) this.gathered = Buffer.allocUnsafe(expected);
+      if (this.gathered === null) this.gathered = allocKept(expected);
       chunk.copy(this.gathered, this.heldBytes);
     } else {
       if (this.gathered !== null) this.held.push(this.takeGathered());
-      this.held.push(volatile ? Buffer.from(chunk) : chunk);
+      this.held.push(volatile ? copyKept(chunk) : chunk);
     }
     this.heldBytes += chunk.length;
     return this.settle !== null || this.heldBytes < this.limit;
@@ -171,8 +183,10 @@ export class ResponseBody extends Readable {
     if (!this.streaming) {
       // The first read as a stream: what was held goes through the Readable now, in order.
       this.streaming = true;
+      const heldBytes = this.heldBytes;
       const held = this.takeHeldChunks();
-      for (let i = 0; i < held.length; i++) this.push(held[i]);
+      if (held.length > 1 && heldBytes < JOIN_HELD_LIMIT) this.push(concatKept(held, heldBytes));
+      else for (let i = 0; i < held.length; i++) this.push(held[i]);
       if (this.received || this.consumed) {
         this.push(null);
         return;
@@ -274,7 +288,7 @@ export class ResponseBody extends Readable {
     const bytes = this.heldBytes;
     this.held = [];
     this.heldBytes = 0;
-    return held.length === 1 ? held[0]! : Buffer.concat(held, bytes);
+    return held.length === 1 ? held[0]! : concatKept(held, bytes);
   }
 
   /** The gathered bytes so far (the whole buffer when complete), gathering stopped. */
@@ -300,7 +314,12 @@ export class ResponseBody extends Readable {
 
   private async collectByIteration(discard: boolean): Promise<Buffer | null> {
     const chunks: Buffer[] = [];
-    for await (const c of this) if (!discard) chunks.push(c as Buffer);
-    return discard ? null : Buffer.concat(chunks);
+    let total = 0;
+    for await (const c of this) {
+      if (discard) continue;
+      chunks.push(c as Buffer);
+      total += (c as Buffer).length;
+    }
+    return discard ? null : concatKept(chunks, total);
   }
 }
