@@ -6,8 +6,8 @@ export { Client, request, type ClientOptions, type RequestInit } from './client/
 export { Agent, getGlobalAgent, setGlobalAgent, type AgentStats } from './pool/agent.js';
 export type { AgentOptions } from './pool/options.js';
 export type { OriginStats } from './pool/origin-pool.js';
-export type { CloseReason } from './pool/connection.js';
-export type { InformationalResponse } from './pool/exchange.js';
+export type { CloseReason } from './exchange/connection.js';
+export type { InformationalResponse } from './exchange/exchange.js';
 export { Response, type ConnectionInfo, type Timings } from './response/response.js';
 export { ResponseBody } from './response/body.js';
 export type { RequestBody } from './request/body.js';

@@ -1,9 +1,9 @@
 import type { TlsOptions } from '../dial/dial.js';
 import { AbortedError, InvalidArgumentError } from '../errors.js';
+import { Exchange, type InformationalResponse } from '../exchange/exchange.js';
 import { BODY_CHUNKED, BODY_NONE, encodeRequestHead } from '../h1/request-head.js';
 import type { OutgoingHeaders } from '../headers.js';
 import { type Agent, getGlobalAgent } from '../pool/agent.js';
-import { Exchange, type InformationalResponse } from '../pool/exchange.js';
 import { numberOption } from '../pool/options.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM, PreparedBody, type RequestBody } from '../request/body.js';
 import type { Response } from '../response/response.js';

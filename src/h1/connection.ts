@@ -2,9 +2,9 @@ import type { Socket } from 'node:net';
 import type { Clock } from '../clock.js';
 import type { ReadRoute, ReadSink } from '../dial/read-route.js';
 import { BodyTimeoutError, HeadersTimeoutError, SocketClosedError, WarmpoolError } from '../errors.js';
+import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/connection.js';
+import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
 import type { IncomingHeaders } from '../headers.js';
-import type { CloseReason, ConnectionOwner, PoolConnection } from '../pool/connection.js';
-import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../pool/exchange.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM } from '../request/body.js';
 import type { BodySource, ResponseBody } from '../response/body.js';
 import { ReusableTimer } from '../reusable-timer.js';
@@ -125,14 +125,16 @@ export class H1Connection
   // ---- sending --------------------------------------------------------------------------------
 
   dispatch(ex: Exchange): void {
+    if (!ex.moveTo(EX_SENT, this, this)) {
+      // Settled before it was written (the caller gave up): the connection was never used for it.
+      this.owner.onConnectionReleased(this);
+      return;
+    }
     this.ex = ex;
     this.active = 1;
     this.requestCount++;
     this.reusable = !ex.connectionClose;
     this.completed = false;
-    ex.connection = this;
-    ex.state = EX_SENT;
-    ex.setAbortTarget(this);
     this.parser.expect(ex.isHead);
     if (!this.keepsProcessAlive) this.setKeepsProcessAlive(true);
 
@@ -589,8 +591,7 @@ export class H1Connection
       ex.finish();
       body.failFromSource(err);
     } else if (!ex.settled) {
-      ex.setAbortTarget(null);
-      ex.connection = null;
+      // The pool moves it on: queued again for a retry, or rejected.
       if (err instanceof WarmpoolError && err.code === 'WARMPOOL_ABORTED') ex.reject(err);
       else this.owner.onExchangeFailed(ex, err, retryable);
     }

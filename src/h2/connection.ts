@@ -1,7 +1,7 @@
 /**
  * One HTTP/2 connection: a node:http2 ClientHttp2Session over a socket the pool dialed. A lease is
  * one stream slot; `capacity` is the server's SETTINGS_MAX_CONCURRENT_STREAMS (0 once the session
- * stops taking streams). Loading this module is what lets ALPN offer h2 (enableH2()).
+ * stops taking streams).
  *
  * Every way a stream can end goes through one of two places:
  * - `onEnd`: the response arrived whole; the body ends, and the slot is released once our side has
@@ -40,16 +40,13 @@ import {
   SocketClosedError,
   WarmpoolError,
 } from '../errors.js';
+import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/connection.js';
+import { EX_LIVENESS, EX_SENT, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
 import type { IncomingHeaders } from '../headers.js';
-import type { CloseReason, ConnectionOwner, PoolConnection } from '../pool/connection.js';
-import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../pool/exchange.js';
-import { enableH2 } from '../pool/h2-support.js';
 import { BODY_KIND_BYTES, BODY_KIND_NONE, BODY_KIND_STREAM } from '../request/body.js';
 import type { BodySource, ResponseBody } from '../response/body.js';
 import { ReusableTimer } from '../reusable-timer.js';
 import { incomingHeaders, requestHeaders } from './headers.js';
-
-enableH2();
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -417,16 +414,13 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     const wasIdle = this.active === 0;
     this.active++;
     this.requestCount++;
-    ex.connection = this;
-    ex.state = EX_SENT;
-    ex.setAbortTarget(this);
     if (wasIdle && !this.keepsProcessAlive) this.setKeepsProcessAlive(true);
     if (this.pinging) {
-      this.pending.push(ex);
+      this.holdForPing(ex);
       return;
     }
     if (wasIdle && this.needsLivenessCheck(ex)) {
-      this.pending.push(ex);
+      this.holdForPing(ex);
       this.ping();
       return;
     }
@@ -445,8 +439,20 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     return mono >= PING_AFTER_IDLE_MS || wall >= PING_AFTER_IDLE_MS || gap >= CLOCK_DISAGREEMENT_MS;
   }
 
+  /** The exchange waits, on this session, for its PING's answer: its liveness turn. */
+  private holdForPing(ex: Exchange): void {
+    ex.moveTo(EX_LIVENESS, this, this);
+    this.pending.push(ex);
+  }
+
   /** Opens the exchange's stream; `now` is a monotonic reading taken in this same turn. */
   private startStream(ex: Exchange, now: number): void {
+    if (!ex.moveTo(EX_SENT, this, this)) {
+      // Settled before it was written (the caller gave up): its slot is free again.
+      this.active--;
+      this.slotFreed();
+      return;
+    }
     const body = ex.body;
     const endStream = body.kind === BODY_KIND_NONE || (body.kind === BODY_KIND_BYTES && body.length === 0);
     let stream: ClientHttp2Stream;
@@ -455,8 +461,6 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     } catch (err) {
       // node:http2 refused the header block, or the session is already closing.
       this.active--;
-      ex.setAbortTarget(null);
-      ex.connection = null;
       const e = new Http2Error(`could not open an HTTP/2 stream to ${ex.origin}: ${(err as Error).message}`, {
         origin: ex.origin,
         cause: err,
@@ -731,8 +735,6 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       if (body !== null) body.failFromSource(err);
       return;
     }
-    ex.setAbortTarget(null);
-    ex.connection = null;
     if (err instanceof WarmpoolError && err.code === 'WARMPOOL_ABORTED') {
       ex.reject(err);
       return;
@@ -899,8 +901,6 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     this.pingTimer = undefined;
     for (const ex of pending) {
       this.active--;
-      ex.setAbortTarget(null);
-      ex.connection = null;
       this.owner.resend(ex, err, false);
     }
   }
@@ -1074,8 +1074,6 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       err ?? new SocketClosedError(`connection to ${this.origin} closed`, { origin: this.origin });
     for (const ex of pending) {
       this.active--;
-      ex.setAbortTarget(null);
-      ex.connection = null;
       this.owner.resend(ex, resendErr, false);
     }
   }

@@ -8,8 +8,8 @@
  * content-length is set from the body we will send and transfer-encoding is never sent.
  */
 import type { OutgoingHttpHeaders } from 'node:http2';
+import type { Exchange } from '../exchange/exchange.js';
 import { type IncomingHeaders, type OutgoingHeaders, addField } from '../headers.js';
-import type { Exchange } from '../pool/exchange.js';
 
 /** Fields HTTP/2 does not carry (RFC 9113 §8.2.2), and the ones we derive ourselves. */
 const DROPPED = new Set([

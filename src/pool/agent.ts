@@ -2,8 +2,7 @@ import { hash } from 'node:crypto';
 import type { DialTarget, TlsOptions } from '../dial/dial.js';
 import { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError } from '../errors.js';
-import type { Exchange } from './exchange.js';
-import { h2Available } from './h2-support.js';
+import type { Exchange } from '../exchange/exchange.js';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options.js';
 import { OriginPool, type OriginStats } from './origin-pool.js';
 
@@ -182,8 +181,8 @@ export class Agent {
   private dialTarget(target: Target, tls: TlsOptions | undefined, key: string): DialTarget {
     const o = this.options;
     let alpn: string[];
-    if (target.secure) alpn = o.allowHttp2 && h2Available() ? ['h2', 'http/1.1'] : ['http/1.1'];
-    else alpn = o.http2 === 'prior-knowledge' && h2Available() ? ['h2'] : [];
+    if (target.secure) alpn = o.allowHttp2 ? ['h2', 'http/1.1'] : ['http/1.1'];
+    else alpn = o.http2 === 'prior-knowledge' ? ['h2'] : [];
     return {
       secure: target.secure,
       hostname: target.hostname,
@@ -307,9 +306,6 @@ export class Agent {
     return done;
   }
 }
-
-/** Set by the HTTP/2 module when it is loaded (src/h2/connection.ts): until then, ALPN offers only http/1.1. */
-export { enableH2, h2Available } from './h2-support.js';
 
 let globalAgent: Agent | undefined;
 

@@ -1,7 +1,7 @@
 import type { DialResult } from '../dial/dial.js';
+import type { ConnectionOwner, PoolConnection } from '../exchange/connection.js';
 import { H1Connection } from '../h1/connection.js';
 import { H2Connection } from '../h2/connection.js';
-import type { ConnectionOwner, PoolConnection } from './connection.js';
 import type { ResolvedAgentOptions } from './options.js';
 
 /** Wraps a dialed socket in the connection type its negotiated protocol calls for. */

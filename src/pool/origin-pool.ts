@@ -2,9 +2,9 @@ import { type Clock, elapsedSince } from '../clock.js';
 import { type DialResult, type DialTarget, dial } from '../dial/dial.js';
 import type { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError, QueueFullError, QueueTimeoutError, WarmpoolError } from '../errors.js';
-import type { CloseReason, ConnectionOwner, PoolConnection } from './connection.js';
+import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/connection.js';
+import { EX_LIVENESS, EX_QUEUED, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
 import { createConnection } from './create-connection.js';
-import type { Exchange, ExchangeAbortTarget } from './exchange.js';
 import type { ResolvedAgentOptions } from './options.js';
 import { ServerIdleTimeout, idleMarginFor } from './server-idle-timeout.js';
 import { WaitQueue } from './wait-queue.js';
@@ -307,8 +307,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       // handed straight to the next request from that response's callback would take the POST to
       // its death. A retryable request handed over back-to-back goes at once: if it dies, the retry
       // covers it.
-      ex.connection = conn;
-      ex.setAbortTarget(this);
+      ex.moveTo(EX_LIVENESS, this, conn);
       this.inLivenessTurn.add(conn);
       setImmediate(livenessTurn, this, conn, ex, true);
       return;
@@ -319,8 +318,6 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   /** Second half of send() for a connection that was given a turn of the loop to report its death. */
   resumeDeferredSend(conn: PoolConnection, ex: Exchange): void {
     this.inLivenessTurn.delete(conn);
-    ex.connection = null;
-    ex.setAbortTarget(null);
     if (ex.settled) {
       // Aborted meanwhile: the connection was never used for it.
       this.onConnectionReleased(conn);
@@ -328,6 +325,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     }
     if (conn.closed) {
       // It was dead: nothing was written, so any request may go again, reused or not.
+      ex.moveTo(EX_QUEUED, this, null);
       this.requests--;
       if (ex.connReused) this.reused--;
       this.dispatch(ex);
@@ -339,7 +337,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   // ---- the queue --------------------------------------------------------------------------------
 
   private enqueue(ex: Exchange, front: boolean): void {
-    ex.setAbortTarget(this);
+    if (!ex.moveTo(EX_QUEUED, this, null)) return; // settled meanwhile
     if (front) {
       this.waiting.pushFront(ex); // it has waited its turn once already: no deadline
       return;
@@ -647,9 +645,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   }
 
   resend(ex: Exchange, err: Error, replay: boolean): void {
-    ex.connection = null;
-    ex.setAbortTarget(null);
-    if (ex.settled) return;
+    if (!ex.moveTo(EX_QUEUED, this, null)) return; // settled meanwhile
     if (this.parent.closing) {
       ex.reject(err);
       this.maybeEmpty();

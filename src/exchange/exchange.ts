@@ -5,7 +5,6 @@ import { type BodySource, ResponseBody } from '../response/body.js';
 import { type HeaderConversion, Response, type Timings } from '../response/response.js';
 import type { PoolConnection } from './connection.js';
 import { type SignalWatcher, unwatchSignal, watchSignal } from './signal-watch.js';
-import type { Waiter } from './wait-queue.js';
 
 /** Interim (1xx) responses, for `onInformation`. */
 export interface InformationalResponse {
@@ -14,10 +13,39 @@ export interface InformationalResponse {
   headers: IncomingHeaders;
 }
 
+/**
+ * Where an exchange is. One field says it, and one method (`moveTo`) changes it, together with who
+ * holds the exchange (told when the caller aborts) and the connection it is on:
+ *
+ * ```
+ *   QUEUED ──► LIVENESS ──► SENT ──► STREAMING ──► DONE
+ *     ▲  └──────────────────►▲  │
+ *     └──────────┴────────────┘  │   (back to QUEUED: a dead connection in its liveness turn, a
+ *                                    retry, a resend; DONE from anywhere: settled, or aborted)
+ * ```
+ */
 export const EX_QUEUED = 0; // waiting for a connection (in the queue, or while one is dialed)
-export const EX_SENT = 1; // dispatched on a connection, waiting for the response head
-export const EX_STREAMING = 2; // head delivered; the body is being received
-export const EX_DONE = 3; // settled: body received, or failed
+export const EX_LIVENESS = 1; // holds a connection, nothing written yet: waiting for it to prove alive
+export const EX_SENT = 2; // written on a connection, waiting for the response head
+export const EX_STREAMING = 3; // head delivered; the body is being received
+export const EX_DONE = 4; // settled: body received, or failed
+export type ExchangeState = 0 | 1 | 2 | 3 | 4;
+
+/** LEGAL[from][to]: the moves the lifecycle above allows. */
+const LEGAL: readonly (readonly boolean[])[] = [
+  /* from QUEUED    */ [true, true, true, false, true],
+  /* from LIVENESS  */ [true, false, true, false, true],
+  /* from SENT      */ [true, false, false, true, true],
+  /* from STREAMING */ [false, false, false, false, true],
+  /* from DONE      */ [false, false, false, false, false],
+];
+const STATE_NAMES = ['queued', 'liveness', 'sent', 'streaming', 'done'];
+
+/**
+ * An illegal move is a bug in warmpool: refused (the exchange stays where it is) and, under a test
+ * runner (node --test sets NODE_TEST_CONTEXT in its test processes) or with WARMPOOL_STRICT=1, thrown.
+ */
+const throwOnIllegalMove = process.env.NODE_TEST_CONTEXT !== undefined || process.env.WARMPOOL_STRICT === '1';
 
 /** Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -52,7 +80,7 @@ export interface ExchangeInit {
  * attempts (a safe retry moves it to a new connection). It is its own AbortSignal watcher and its
  * own wait-queue node, so no closure or node is made per request for either.
  */
-export class Exchange implements Waiter<Exchange>, SignalWatcher {
+export class Exchange implements SignalWatcher {
   readonly url: string;
   readonly origin: string;
   readonly method: string;
@@ -73,11 +101,12 @@ export class Exchange implements Waiter<Exchange>, SignalWatcher {
   /** May this request be sent again after a stale-connection failure? */
   readonly retrySafe: boolean;
 
-  state = EX_QUEUED;
+  private _state: ExchangeState = EX_QUEUED;
+  /** The connection it is on (LIVENESS, SENT, STREAMING), else null. */
+  private _connection: PoolConnection | null = null;
   retried = false;
   /** Set for the retry: the next connection must be a new one, never another reused one. */
   needsNewConnection = false;
-  connection: PoolConnection | null = null;
   // Its place in the origin's WaitQueue (see wait-queue.ts).
   prevWaiter: Exchange | null = null;
   nextWaiter: Exchange | null = null;
@@ -138,9 +167,34 @@ export class Exchange implements Waiter<Exchange>, SignalWatcher {
     if (init.signal !== undefined) watchSignal(init.signal, this);
   }
 
-  /** Who to tell when the caller aborts: the pool while queued, the connection once dispatched. */
-  setAbortTarget(target: ExchangeAbortTarget | null): void {
-    this.abortTarget = target;
+  get state(): ExchangeState {
+    return this._state;
+  }
+
+  get connection(): PoolConnection | null {
+    return this._connection;
+  }
+
+  /**
+   * The one place an exchange changes state: it moves to `to`, held by `holder` (told when the caller
+   * aborts: the pool while queued or in a liveness turn, the connection once written), on
+   * `connection`. Races are settled here, in the spirit of Go's wantConn.tryDeliver: a move on an
+   * exchange that is already done (an abort or a timeout won) returns false, and the mover lets go of
+   * whatever it took for it. A move the lifecycle does not allow is refused the same way (and thrown
+   * under test: it is a bug).
+   */
+  moveTo(to: ExchangeState, holder: ExchangeAbortTarget | null, connection: PoolConnection | null): boolean {
+    const from = this._state;
+    if (!LEGAL[from]![to]) {
+      if (from !== EX_DONE && throwOnIllegalMove) {
+        throw new Error(`warmpool: an exchange cannot move from ${STATE_NAMES[from]} to ${STATE_NAMES[to]}`);
+      }
+      return false;
+    }
+    this._state = to;
+    this.abortTarget = holder;
+    this._connection = connection;
+    return true;
   }
 
   /**
@@ -159,7 +213,7 @@ export class Exchange implements Waiter<Exchange>, SignalWatcher {
     now: number,
     bodyLength = -1,
   ): ResponseBody {
-    this.state = EX_STREAMING;
+    this.moveTo(EX_STREAMING, this.abortTarget, this._connection);
     const body = new ResponseBody(source, this.highWaterMark, bodyLength);
     const timings: Timings = { queuedMs: this.dispatchedAt - this.queuedAt, ttfbMs: now - this.dispatchedAt };
     if (this.dnsMs !== undefined) timings.dnsMs = this.dnsMs;
@@ -198,27 +252,24 @@ export class Exchange implements Waiter<Exchange>, SignalWatcher {
 
   /** The body has been received whole, or failed after the head: nothing more to settle. */
   finish(): void {
-    if (this.state === EX_DONE) return;
-    this.state = EX_DONE;
-    this.abortTarget = null;
-    this.connection = null;
+    if (!this.moveTo(EX_DONE, null, null)) return;
     if (this.signal !== undefined) unwatchSignal(this.signal, this);
   }
 
   /** Fails the request before its head (after the head, errors go to the body stream). */
   reject(err: Error): void {
-    if (this.state === EX_DONE) return;
+    if (this._state === EX_DONE) return;
     this.finish();
     this.rejectFn(err);
   }
 
   get settled(): boolean {
-    return this.state === EX_DONE;
+    return this._state === EX_DONE;
   }
 
   /** The caller's AbortSignal aborted. */
   onSignalAborted(): void {
-    if (this.state === EX_DONE) return;
+    if (this._state === EX_DONE) return;
     const err = new AbortedError(`request to ${this.origin} aborted`, {
       origin: this.origin,
       cause: this.signal?.reason,
