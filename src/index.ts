@@ -5,7 +5,7 @@
 export { Client, request, type ClientOptions, type RequestInit } from './client/client.js';
 export { Agent, getGlobalAgent, setGlobalAgent, type AgentStats } from './pool/agent.js';
 export type { AgentOptions } from './pool/options.js';
-export type { OriginStats } from './pool/origin-pool.js';
+export type { OriginStats } from './pool/origin-stats.js';
 export type { CloseReason } from './exchange/connection.js';
 export type { InformationalResponse } from './exchange/exchange.js';
 export { Response, type ConnectionInfo, type Timings } from './response/response.js';

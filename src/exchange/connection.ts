@@ -14,11 +14,18 @@ export type CloseReason =
 
 /**
  * What an OriginPool needs of a connection, HTTP/1.1 or HTTP/2. A connection serves up to `capacity`
- * exchanges at once (1 for HTTP/1.1, the server's stream limit for HTTP/2).
+ * exchanges at once (1 for HTTP/1.1, the server's stream limit for HTTP/2). The pool never asks which
+ * protocol it speaks (hyper-util's `Poolable`): the connection answers the pool's questions itself
+ * (`multiplexed`, `wantsLivenessTurn`, `countsAsNewFor`); `protocol` is only reported (stats, responses).
  */
 export interface PoolConnection {
   readonly id: number;
   readonly protocol: 'http/1.1' | 'h2';
+  /**
+   * Carries several exchanges at once (HTTP/2). A connection that is not takes one exchange per
+   * release: the pool hands it over and waits for the next release.
+   */
+  readonly multiplexed: boolean;
   readonly capacity: number;
   readonly active: number;
   /** Once true, never false again; the pool forgets the connection after onConnectionClosed. */
@@ -38,6 +45,17 @@ export interface PoolConnection {
    * the session failed before that. The pool counts the connection as dialing until then.
    */
   readonly ready?: Promise<void> | undefined;
+  /**
+   * Should the pool give the loop a turn to read a FIN or RST this idle connection may have received,
+   * before writing `ex` on it? (`fromIdle`: it waited in the idle list; `idleMs`: for how long.) A
+   * connection that checks its own liveness (an HTTP/2 PING) says no.
+   */
+  wantsLivenessTurn(fromIdle: boolean, idleMs: number, retrySafe: boolean): boolean;
+  /**
+   * May this connection carry `ex`, which must have a new connection (a safe retry of a request that
+   * failed on a stale one)?
+   */
+  countsAsNewFor(ex: Exchange): boolean;
   /** Sends an exchange. The pool has checked that a slot is free. */
   dispatch(ex: Exchange): void;
   /** Closes when no exchange is active; HTTP/2 stops taking new streams and drains. */

@@ -21,6 +21,9 @@ const COALESCE_LIMIT = 64 * 1024;
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 
+/** Connections idle at least this long get a turn of the event loop before reuse (wantsLivenessTurn). */
+const LIVENESS_TURN_AFTER_MS = 250;
+
 const TIMER_NONE = 0;
 const TIMER_HEADERS = 1;
 const TIMER_BODY = 2;
@@ -54,6 +57,7 @@ export class H1Connection
   implements PoolConnection, ResponseParserHandler, BodySource, ExchangeAbortTarget, ReadSink
 {
   readonly protocol = 'http/1.1' as const;
+  readonly multiplexed = false;
   readonly capacity = 1;
   active = 0;
   closed = false;
@@ -120,6 +124,27 @@ export class H1Connection
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
+  }
+
+  // ---- what the pool asks ---------------------------------------------------------------------
+
+  /**
+   * A FIN or RST that reached the kernel while the process was busy elsewhere (say, in the callback
+   * that issues this request) has not been read yet. A turn of the loop lets a dead connection report
+   * itself before anything is written on it. Who pays: connections idle long enough to be at risk;
+   * and requests that cannot be retried (a POST) on any connection from the idle list, because a
+   * server that closes right after a response (its request cap, a reset) sends the FIN just behind
+   * the response, and a connection handed straight to the next request from that response's callback
+   * would take the POST to its death. A retryable request handed over back-to-back goes at once: if
+   * it dies, the retry covers it.
+   */
+  wantsLivenessTurn(fromIdle: boolean, idleMs: number, retrySafe: boolean): boolean {
+    return fromIdle && (idleMs >= LIVENESS_TURN_AFTER_MS || !retrySafe);
+  }
+
+  /** Only a connection that never carried a request is new. */
+  countsAsNewFor(_ex: Exchange): boolean {
+    return this.requestCount === 0;
   }
 
   // ---- sending --------------------------------------------------------------------------------

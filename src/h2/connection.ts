@@ -264,6 +264,7 @@ function onSessionConnect(this: ClientHttp2Session): void {
 
 export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   readonly protocol = 'h2' as const;
+  readonly multiplexed = true;
   active = 0;
   closed = false;
   requestCount = 0;
@@ -406,6 +407,21 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
 
   private onSessionClose(): void {
     this.terminate(this.draining ? this.drainReason : 'server-close', undefined);
+  }
+
+  // ---- what the pool asks ---------------------------------------------------------------------
+
+  /** A session checks its own liveness: a PING before reuse when at risk (see needsLivenessCheck). */
+  wantsLivenessTurn(): boolean {
+    return false;
+  }
+
+  /**
+   * A session that never carried a stream is new; so is one opened after the failed attempt was sent:
+   * it cannot be the stale one, and one new session carries every such retry.
+   */
+  countsAsNewFor(ex: Exchange): boolean {
+    return this.requestCount === 0 || this.createdMono > ex.dispatchedAt;
   }
 
   // ---- sending --------------------------------------------------------------------------------

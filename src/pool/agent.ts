@@ -3,8 +3,10 @@ import type { DialTarget, TlsOptions } from '../dial/dial.js';
 import { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError } from '../errors.js';
 import type { Exchange } from '../exchange/exchange.js';
+import { socketConnector } from './dialer.js';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options.js';
-import { OriginPool, type OriginStats } from './origin-pool.js';
+import { OriginPool } from './origin-pool.js';
+import type { OriginStats } from './origin-stats.js';
 
 /** Where a request goes: the parts of a URL that choose a connection. */
 export interface Target {
@@ -141,13 +143,16 @@ export class Agent {
       effectiveTls === undefined || !target.secure ? target.origin : tlsKey(target.origin, effectiveTls);
     let pool = this.pools.get(key);
     if (pool === undefined) {
-      pool = new OriginPool(
-        key,
-        target.origin,
-        this.dialTarget(target, effectiveTls, key),
-        this.options,
-        this,
-      );
+      const dialTarget = this.dialTarget(target, effectiveTls, key);
+      // A TLS origin that offers h2 speaks whatever ALPN chooses; otherwise the dial decides nothing.
+      const expected =
+        target.secure && dialTarget.alpn.includes('h2')
+          ? 'unknown'
+          : dialTarget.alpn.includes('h2')
+            ? 'h2'
+            : 'http/1.1';
+      const connect = socketConnector(dialTarget, this.options, this.sessions, target.origin);
+      pool = new OriginPool(key, target.origin, expected, connect, this.options, this);
       this.pools.set(key, pool);
     }
     this.last = { target, tls: effectiveTls, fields: tlsFields(effectiveTls), pool };
@@ -218,7 +223,7 @@ export class Agent {
     // At the total cap: close the least recently used idle connection of another origin, if any.
     // Its close will call releaseConnection(); the requester gets the room on its next try.
     for (const pool of this.pools.values()) {
-      if (pool !== requester && pool.closeLeastRecentIdle()) {
+      if (pool !== requester && pool.closeOneIdle('agent-close')) {
         if (this.openConnections < this.options.maxConnections) {
           this.openConnections++;
           return true;

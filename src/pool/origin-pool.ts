@@ -1,42 +1,24 @@
-import { type Clock, elapsedSince } from '../clock.js';
-import { type DialResult, type DialTarget, dial } from '../dial/dial.js';
-import type { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError, QueueFullError, QueueTimeoutError, WarmpoolError } from '../errors.js';
-import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/connection.js';
+import type { CloseReason, PoolConnection } from '../exchange/connection.js';
 import { EX_LIVENESS, EX_QUEUED, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
-import { createConnection } from './create-connection.js';
+import { type Connector, type DialTimings, type Dialed, Dialer, type DialerOwner } from './dialer.js';
+import {
+  type Now,
+  ageOf,
+  idleFor,
+  idleLimit,
+  nearServerTimeout,
+  retireReason,
+  wornOut,
+} from './freshness.js';
 import type { ResolvedAgentOptions } from './options.js';
-import { ServerIdleTimeout, idleMarginFor } from './server-idle-timeout.js';
+import { OriginCounters, type OriginStats, originStats } from './origin-stats.js';
+import { ServerIdleTimeout } from './server-idle-timeout.js';
 import { WaitQueue } from './wait-queue.js';
-
-/** Counters for one origin; all since the pool was made, except the gauges (open, idle, busy, queued). */
-export interface OriginStats {
-  origin: string;
-  protocol: 'http/1.1' | 'h2' | 'unknown';
-  open: number;
-  connecting: number;
-  idle: number;
-  busy: number;
-  queued: number;
-  created: number;
-  requests: number;
-  reused: number;
-  retried: number;
-  closed: Record<CloseReason, number>;
-  /** HTTP/2 only: open streams and the servers' current stream limit per session. */
-  activeStreams: number;
-  streamLimits: number[];
-  /**
-   * The server's idle timeout as learned from the idle ages at which it closed connections (confirmed
-   * by two closes); undefined until then. Connections stop being used a margin before it.
-   */
-  serverIdleTimeoutMs: number | undefined;
-}
 
 /** What an OriginPool needs from its Agent: the total cap across origins. */
 export interface PoolParent {
   readonly closing: boolean;
-  readonly sessions: TlsSessionCache;
   /** May one more connection be opened anywhere? May close another origin's idle connection to make room. */
   reserveConnection(requester: OriginPool): boolean;
   /** A connection (or a dial) ended; origins waiting for room may open one now. */
@@ -55,94 +37,61 @@ export interface PoolParent {
  */
 const waitedUnused = new WeakSet<PoolConnection>();
 
-/** Idle connections idle at least this long get a turn of the event loop before reuse (see send()). */
-const LIVENESS_DEFER_AFTER_MS = 250;
-
 /**
  * The connections of one origin (plus the TLS options that change a connection).
  *
  * - `free` is a stack of connections with a free slot: the most recently used is reused first, so
  *   surplus connections stay idle and age out.
- * - `queue` is FIFO: waiters are served in the order they came (a safe retry goes to the front).
+ * - `waiting` is FIFO: waiters are served in the order they came (a safe retry goes to the front).
  * - At most `maxConnectionsPerOrigin` connections are open or being dialed.
- * Every decision about a connection's freshness is made here, when it is taken, by reading the clocks
- * (timers do not fire while a process is frozen): see `retireReason`.
+ * Every decision about a connection's freshness is made when it is taken, from one reading of the
+ * clocks (timers do not fire while a process is frozen): see freshness.ts. The pool never asks which
+ * protocol a connection speaks; the connection answers the pool's questions (PoolConnection).
  */
-export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
+export class OriginPool implements DialerOwner, ExchangeAbortTarget {
   readonly conns = new Set<PoolConnection>();
   private readonly free: PoolConnection[] = [];
   private readonly inFree = new WeakSet<PoolConnection>();
-  private readonly waiting = new WaitQueue<Exchange>();
-  private dialing = 0;
-  private queueTimer: NodeJS.Timeout | undefined = undefined;
-  private readonly dialTimings = new WeakMap<PoolConnection, DialResult>();
+  private readonly waiting = new WaitQueue<Exchange>(() => this.expireWaiters());
+  private readonly dialer: Dialer;
+  private readonly dialTimings = new WeakMap<PoolConnection, DialTimings>();
   /** Connections taken by an exchange that waits out its liveness turn (see send()): leased, not idle. */
   private readonly inLivenessTurn = new Set<PoolConnection>();
   /** What the server chose last time (ALPN); until known, a TLS origin that may speak h2 gets one dial. */
   protocol: 'http/1.1' | 'h2' | 'unknown';
+  /** Whether its connections carry several exchanges at once; undefined until the protocol is known. */
+  private multiplexed: boolean | undefined;
+  /** Multiplexed: the stream limit the last session announced; how many waiters one more serves. */
+  private streamLimit = 100;
   /** The server's idle timeout as its closes show it (see server-idle-timeout.ts). */
   private readonly serverIdle = new ServerIdleTimeout();
-  /**
-   * Connections sent a request after an idle time at least as long as one at which the server was
-   * seen closing: if the request is answered, that observation was not the server's idle timeout.
-   */
-  private readonly aliveProofs = new Map<PoolConnection, number>();
-  /** HTTP/2: the stream limit the last session announced; how many waiters one more session serves. */
-  private h2StreamLimit = 100;
+  private readonly counters = new OriginCounters();
+  /** Waiters here need a connection that only the total cap (maxConnections) keeps from opening. */
+  private starved = false;
   removed = false;
-
-  private created = 0;
-  private requests = 0;
-  private reused = 0;
-  private retried = 0;
-  private readonly closedBy: Record<CloseReason, number> = {
-    'idle-timeout': 0,
-    'max-age': 0,
-    'max-requests': 0,
-    'server-close': 0,
-    'not-reusable': 0,
-    error: 0,
-    aborted: 0,
-    stale: 0,
-    'agent-close': 0,
-  };
+  /**
+   * The clocks as last read by readClocks(): one reading serves every decision of one dispatch
+   * (freshness, age, timings). Reading a clock costs about as much as parsing a header field on some VMs.
+   */
+  private readonly now: Now = { mono: 0, wall: 0 };
 
   constructor(
     readonly key: string,
     readonly origin: string,
-    private readonly target: DialTarget,
+    /** The protocol the dial will speak if the server has no say (no ALPN), else 'unknown'. */
+    expected: 'http/1.1' | 'h2' | 'unknown',
+    connect: Connector,
     private readonly options: ResolvedAgentOptions,
     private readonly parent: PoolParent,
   ) {
-    this.protocol =
-      target.secure && target.alpn.includes('h2')
-        ? 'unknown'
-        : target.alpn.includes('h2')
-          ? 'h2'
-          : 'http/1.1';
+    this.protocol = expected;
+    this.multiplexed = expected === 'unknown' ? undefined : expected === 'h2';
+    this.dialer = new Dialer(this, connect, parent);
   }
 
-  private get clock(): Clock {
-    return this.options.clock;
-  }
-
-  /**
-   * The clocks as last read by readClocks(). Reading a clock costs about as much as parsing a header
-   * field on some VMs, so one reading serves every decision of one dispatch (freshness, age, timings).
-   */
-  private nowMono = 0;
-  private nowWall = 0;
   private readClocks(): void {
-    this.nowMono = this.clock.monotonicMs();
-    this.nowWall = this.clock.wallMs();
-  }
-
-  /** Larger of the two clocks' time since (mono, wall), by the last readClocks(): never too young. */
-  private since(mono: number, wall: number): number {
-    const m = this.nowMono - mono;
-    const w = this.nowWall - wall;
-    const larger = m > w ? m : w;
-    return larger > 0 ? larger : 0;
+    this.now.mono = this.options.clock.monotonicMs();
+    this.now.wall = this.options.clock.wallMs();
   }
 
   // ---- taking a connection --------------------------------------------------------------------
@@ -156,9 +105,9 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       );
       return;
     }
-    this.requests++;
+    this.counters.requests++;
     this.readClocks();
-    if (ex.queuedAt === 0) ex.queuedAt = this.nowMono;
+    if (ex.queuedAt === 0) ex.queuedAt = this.now.mono;
     if (this.waiting.size === 0) {
       const conn = this.takeFree(ex);
       if (conn !== null) {
@@ -170,9 +119,7 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       ex.reject(
         new QueueFullError(
           `${this.waiting.size} requests already wait for a connection to ${this.origin} (maxQueued)`,
-          {
-            origin: this.origin,
-          },
+          { origin: this.origin },
         ),
       );
       return;
@@ -187,107 +134,54 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     while (free.length > 0) {
       const conn = free[free.length - 1]!;
       if (conn.closed || conn.active >= conn.capacity) {
-        free.pop();
-        this.inFree.delete(conn);
+        this.popFree(conn);
         continue;
       }
-      // A busy connection in the free list is an HTTP/2 session with a free slot: not idle, but it
+      // A busy connection in the free list is a multiplexed one with a free slot: not idle, but it
       // may have outlived maxConnectionAge or maxRequestsPerConnection under constant load.
-      const why = conn.active === 0 ? this.retireReason(conn) : this.wornOut(conn);
+      const why =
+        conn.active === 0
+          ? retireReason(conn, this.now, this.options, this.serverIdle.learnedMs)
+          : wornOut(conn, this.now, this.options);
       if (why !== null) {
-        free.pop();
-        this.inFree.delete(conn);
-        conn.close(why); // an HTTP/2 session drains: its open streams finish, no new ones start
+        this.popFree(conn);
+        conn.close(why); // a multiplexed one drains: its open exchanges finish, no new ones start
         continue;
       }
-      if (!ex.retrySafe && conn.active === 0 && this.nearServerTimeout(conn)) {
+      if (!ex.retrySafe && conn.active === 0 && nearServerTimeout(conn, this.now, this.serverIdle.lowestMs)) {
         // A request that cannot be retried would be lost if the server's idle timer fired while it
         // is in flight: not on a connection this close to the timeout the server was seen to have.
         // Those below it on the stack have been idle longer still.
-        free.pop();
-        this.inFree.delete(conn);
+        this.popFree(conn);
         conn.close('idle-timeout');
         continue;
       }
-      if (ex.needsNewConnection && !isNewFor(conn, ex)) return null;
-      if (conn.active + 1 >= conn.capacity) {
-        free.pop();
-        this.inFree.delete(conn);
-      }
+      if (ex.needsNewConnection && !conn.countsAsNewFor(ex)) return null;
+      if (conn.active + 1 >= conn.capacity) this.popFree(conn);
       return conn;
     }
     return null;
   }
 
-  /**
-   * Why an idle connection must not be used again, or null. Idle age is the larger of the monotonic
-   * and wall-clock time since it went idle (DESIGN.md invariant 4): after a VM freeze the monotonic
-   * clock has not moved, but the wall clock has, and so has the server's idle timer.
-   * Reads the clocks as of the last readClocks().
-   */
-  private retireReason(conn: PoolConnection): CloseReason | null {
-    if (this.since(conn.idleSinceMono, conn.idleSinceWall) >= this.idleLimit(conn)) return 'idle-timeout';
-    return this.wornOut(conn);
-  }
-
-  /**
-   * Why a connection must take no new request whether idle or not: past maxConnectionAge (by the
-   * larger of the two clocks), or at its request limit (ours, or the server's Keep-Alive max).
-   * Reads the clocks as of the last readClocks().
-   */
-  private wornOut(conn: PoolConnection): CloseReason | null {
-    const o = this.options;
-    if (o.maxConnectionAge > 0 && this.since(conn.createdMono, conn.createdWall) >= o.maxConnectionAge) {
-      return 'max-age';
-    }
-    if (o.maxRequestsPerConnection > 0 && conn.requestCount >= o.maxRequestsPerConnection)
-      return 'max-requests';
-    if (conn.serverMaxRequests !== undefined && conn.requestCount >= conn.serverMaxRequests)
-      return 'max-requests';
-    return null;
-  }
-
-  /**
-   * How long a connection may sit idle: idleTimeout, or the server's Keep-Alive hint less a safety
-   * margin when that is shorter (the server's timer started when it sent the response, a little before
-   * ours, and a request must arrive before it fires, not merely leave before).
-   */
-  private idleLimit(conn: PoolConnection): number {
-    let limit = this.options.idleTimeout;
-    const hint = conn.serverIdleTimeoutMs;
-    if (hint !== undefined && hint - idleMarginFor(hint) < limit) limit = hint - idleMarginFor(hint);
-    const learned = this.serverIdle.learnedMs;
-    if (learned !== undefined && learned - idleMarginFor(learned) < limit) {
-      limit = learned - idleMarginFor(learned);
-    }
-    return limit > 0 ? limit : 0;
-  }
-
-  /**
-   * Is an idle connection within the safety margin of the shortest idle age at which the server was
-   * seen closing one? Reads the clocks as of the last readClocks().
-   */
-  private nearServerTimeout(conn: PoolConnection): boolean {
-    const lowest = this.serverIdle.lowestMs;
-    if (lowest === Number.POSITIVE_INFINITY) return false;
-    return this.since(conn.idleSinceMono, conn.idleSinceWall) >= lowest - idleMarginFor(lowest);
+  private popFree(conn: PoolConnection): void {
+    this.free.pop();
+    this.inFree.delete(conn);
   }
 
   /** Sends on `conn`, recording for the response what the connection was when it was taken. */
   private send(conn: PoolConnection, ex: Exchange): void {
-    const now = this.nowMono;
     const fromIdle = conn.requestCount > 0 || waitedUnused.has(conn);
-    const idleMs = conn.active === 0 && fromIdle ? this.since(conn.idleSinceMono, conn.idleSinceWall) : 0;
+    const idleMs = conn.active === 0 && fromIdle ? idleFor(conn, this.now) : 0;
     ex.connReused = conn.requestCount > 0;
     ex.connFromIdle = fromIdle;
     ex.connIdleMs = idleMs;
     // Measured like maxConnectionAge (and like idleMs): the larger of the two clocks, so age >= idle.
-    ex.connAgeMs = this.since(conn.createdMono, conn.createdWall);
+    ex.connAgeMs = ageOf(conn, this.now);
     ex.connRequestCount = conn.requestCount + 1;
-    ex.dispatchedAt = now;
-    ex.dispatchedWall = this.nowWall;
-    if (idleMs >= this.serverIdle.lowestMs) this.aliveProofs.set(conn, idleMs);
-    if (ex.connReused) this.reused++;
+    ex.dispatchedAt = this.now.mono;
+    ex.dispatchedWall = this.now.wall;
+    if (idleMs !== 0) this.serverIdle.sentAfterIdle(conn, idleMs);
+    if (ex.connReused) this.counters.reused++;
     else {
       const t = this.dialTimings.get(conn);
       if (t !== undefined) {
@@ -297,16 +191,9 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
         ex.tlsMs = t.tlsMs;
       }
     }
-    if (conn.protocol === 'http/1.1' && fromIdle && (idleMs >= LIVENESS_DEFER_AFTER_MS || !ex.retrySafe)) {
-      // A FIN or RST that reached the kernel while we were busy elsewhere (say, in the callback that
-      // issues this request) has not been read yet. Letting the loop poll the sockets once lets a dead
-      // connection report itself before we write on it (see livenessTurn for why that may take two
-      // turns). Who pays: connections idle long enough to be at risk; and requests that cannot be
-      // retried (a POST) on any reused connection, because a server that closes right after a
-      // response (its request cap, a reset) sends the FIN just behind the response, and a connection
-      // handed straight to the next request from that response's callback would take the POST to
-      // its death. A retryable request handed over back-to-back goes at once: if it dies, the retry
-      // covers it.
+    if (conn.wantsLivenessTurn(fromIdle, idleMs, ex.retrySafe)) {
+      // The connection stays leased to `ex` while the loop reads what may have arrived on it (see
+      // livenessTurn for why that may take two turns).
       ex.moveTo(EX_LIVENESS, this, conn);
       this.inLivenessTurn.add(conn);
       setImmediate(livenessTurn, this, conn, ex, true);
@@ -326,8 +213,8 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     if (conn.closed) {
       // It was dead: nothing was written, so any request may go again, reused or not.
       ex.moveTo(EX_QUEUED, this, null);
-      this.requests--;
-      if (ex.connReused) this.reused--;
+      this.counters.requests--;
+      if (ex.connReused) this.counters.reused--;
       this.dispatch(ex);
       return;
     }
@@ -338,22 +225,19 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   private enqueue(ex: Exchange, front: boolean): void {
     if (!ex.moveTo(EX_QUEUED, this, null)) return; // settled meanwhile
-    if (front) {
+    if (front)
       this.waiting.pushFront(ex); // it has waited its turn once already: no deadline
-      return;
-    }
-    const timeout = this.options.queueTimeout;
-    this.waiting.pushBack(ex, timeout > 0 ? this.nowMono + timeout : 0);
-    if (timeout > 0 && this.queueTimer === undefined) this.armQueueTimer(timeout);
+    else this.waiting.pushBack(ex, this.now.mono, this.options.queueTimeout);
   }
 
   /** The first waiter `conn` may serve (with `conn` null: the first waiter), removed from the queue; null if none. */
   private takeWaiter(conn: PoolConnection | null): Exchange | null {
     const waiting = this.waiting;
     for (let ex = waiting.first; ex !== null; ex = ex.nextWaiter) {
-      if (conn !== null && ex.needsNewConnection && !isNewFor(conn, ex)) {
-        // An HTTP/1.1 connection that no waiter may take goes back to the free list.
-        if (conn.protocol !== 'h2' && waiting.newConnectionWaiters === waiting.size) return null;
+      if (conn !== null && ex.needsNewConnection && !conn.countsAsNewFor(ex)) {
+        // A connection that takes one exchange at a time and that no waiter may take goes back to
+        // the free list (a multiplexed one keeps looking: its next slot may serve another waiter).
+        if (!conn.multiplexed && waiting.newConnectionWaiters === waiting.size) return null;
         continue;
       }
       waiting.remove(ex);
@@ -369,17 +253,9 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     this.maybeEmpty();
   }
 
-  private armQueueTimer(ms: number): void {
-    this.queueTimer = setTimeout(onQueueTimer, Math.max(1, ms), this);
-    this.queueTimer.unref();
-  }
-
-  /** The queue timer fired: fail every waiter past its deadline, re-arm for the next. */
-  expireWaiters(): void {
-    this.queueTimer = undefined;
-    const now = this.clock.monotonicMs();
-    const waiting = this.waiting;
-    for (const ex of waiting.takeExpired(now)) {
+  /** The queue's timer: fail every waiter past its deadline. */
+  private expireWaiters(): void {
+    for (const ex of this.waiting.takeExpired(this.options.clock.monotonicMs())) {
       ex.reject(
         new QueueTimeoutError(
           `no connection to ${this.origin} became free within ${this.options.queueTimeout} ms (queueTimeout)`,
@@ -387,7 +263,6 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
         ),
       );
     }
-    if (waiting.nextDeadline !== 0) this.armQueueTimer(waiting.nextDeadline - now);
     this.maybeEmpty();
   }
 
@@ -396,32 +271,33 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   /** Dials as many connections as the waiters need, within the caps. */
   openAsNeeded(): void {
     const max = this.options.maxConnectionsPerOrigin;
+    const waiting = this.waiting;
     this.starved = false;
     for (;;) {
-      if (this.waiting.size === 0 || this.parent.closing) return;
-      // Until the server's protocol is known, a TLS origin that may choose h2 gets one dial: one h2
-      // session could carry every waiter.
-      if (this.protocol === 'unknown' && this.dialing > 0) return;
-      if (this.protocol === 'h2') {
-        // Sessions being dialed will carry about as many streams as the last one did; a session with
-        // room has taken every waiter it could, except those that must have a new connection.
-        if (this.dialing * this.h2StreamLimit >= this.waiting.size) return;
-        if (this.waiting.newConnectionWaiters === 0 && this.h2HasRoom()) return;
-      } else if (this.dialing >= this.waiting.size) {
+      const dialing = this.dialer.inFlight;
+      if (waiting.size === 0 || this.parent.closing) return;
+      // Until the server's protocol is known, a TLS origin that may choose h2 gets one dial: one
+      // multiplexed session could carry every waiter.
+      if (this.multiplexed === undefined && dialing > 0) return;
+      if (this.multiplexed === true) {
+        // Sessions being dialed will carry about as many exchanges as the last one did; a session
+        // with room has taken every waiter it could, except those that must have a new connection.
+        if (dialing * this.streamLimit >= waiting.size) return;
+        if (waiting.newConnectionWaiters === 0 && this.hasFreeSlot()) return;
+      } else if (dialing >= waiting.size) {
         return;
       }
-      if (this.conns.size + this.dialing >= max) {
+      if (this.conns.size + dialing >= max) {
         // At the cap. A waiter that must have a new connection (a safe retry) may close an idle one.
-        if (this.waiting.newConnectionWaiters > 0 && this.closeOneIdle('stale')) continue;
+        if (waiting.newConnectionWaiters > 0 && this.closeOneIdle('stale')) continue;
         return;
       }
       if (!this.parent.reserveConnection(this)) {
         this.starved = true; // waits for room under maxConnections (see roomWanted)
         return;
       }
-      this.dialing++;
-      this.created++;
-      void this.open();
+      this.counters.created++;
+      this.dialer.start();
     }
   }
 
@@ -429,14 +305,14 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   get waitingForRoom(): boolean {
     return this.starved && this.waiting.size > 0;
   }
-  private starved = false;
 
-  private h2HasRoom(): boolean {
-    for (const c of this.conns) if (!c.closed && c.active < c.capacity && c.protocol === 'h2') return true;
+  private hasFreeSlot(): boolean {
+    for (const c of this.conns) if (!c.closed && c.active < c.capacity) return true;
     return false;
   }
 
-  private closeOneIdle(reason: CloseReason): boolean {
+  /** Closes the least recently used idle connection (for a retry at the cap, or another origin). */
+  closeOneIdle(reason: CloseReason): boolean {
     for (const c of this.free) {
       if (!c.closed && c.active === 0) {
         c.close(reason);
@@ -446,76 +322,34 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     return false;
   }
 
-  private async open(): Promise<void> {
-    let result: DialResult;
-    try {
-      result = await dial(
-        this.target,
-        this.options.connectTimeout,
-        this.clock,
-        this.parent.sessions,
-        undefined,
-        this.origin,
-      );
-    } catch (err) {
-      this.dialing--;
-      this.parent.releaseConnection();
-      this.onDialFailed(err as Error);
-      return;
-    }
-    if (this.parent.closing && this.waiting.size === 0) {
-      this.dialing--;
-      result.socket.destroy();
-      this.parent.releaseConnection();
-      this.maybeEmpty();
-      return;
-    }
-    this.protocol = result.protocol;
-    const conn = createConnection(result, this.parent.nextConnectionId(), this, this.options, this.origin);
-    if (conn.ready !== undefined) {
-      // HTTP/2: until the server's SETTINGS arrive we do not know how many streams the session may
-      // carry; it stays a dial (not in `conns`) until then, and a session that fails first is a
-      // failed dial.
-      try {
-        await conn.ready;
-      } catch (err) {
-        this.dialing--;
-        this.parent.releaseConnection();
-        this.onDialFailed(err as Error);
-        return;
-      }
-      if (conn.closed) {
-        // Closed between its SETTINGS and now: its close was not counted (it was not in `conns`).
-        this.dialing--;
-        this.parent.releaseConnection();
-        this.openAsNeeded();
-        this.maybeEmpty();
-        return;
-      }
-      if (conn.capacity > 0) this.h2StreamLimit = conn.capacity;
-    }
-    this.dialing--;
+  wantsDialed(): boolean {
+    return !this.parent.closing || this.waiting.size > 0;
+  }
+
+  onDialed({ conn, timings }: Dialed): void {
+    this.protocol = conn.protocol;
+    this.multiplexed = conn.multiplexed;
+    if (conn.multiplexed && conn.capacity > 0) this.streamLimit = conn.capacity;
     this.conns.add(conn);
-    this.dialTimings.set(conn, result);
+    this.dialTimings.set(conn, timings);
     this.onConnectionReleased(conn);
     this.openAsNeeded();
   }
 
   /**
-   * A dial failed. When no connection to the origin is open, the origin is unreachable for now:
-   * every waiter gets the error at once rather than one dial timeout after another. Otherwise only the
-   * waiter first in line does, and the rest keep their place.
+   * A dial ended without a connection for the pool. When it failed and no connection to the origin
+   * is open, the origin is unreachable for now: every waiter gets the error at once rather than one
+   * dial timeout after another. Otherwise only the waiter first in line does; the rest keep their place.
    */
-  private onDialFailed(err: Error): void {
-    if (this.protocol === 'unknown') {
-      // nothing learned
-    }
-    const failAll = this.conns.size === 0 && this.dialing === 0;
-    for (;;) {
-      const ex = this.takeWaiter(null);
-      if (ex === null) break;
-      ex.reject(err);
-      if (!failAll) break;
+  onDialEnded(err: Error | null): void {
+    if (err !== null) {
+      const failAll = this.conns.size === 0 && this.dialer.inFlight === 0;
+      for (;;) {
+        const ex = this.takeWaiter(null);
+        if (ex === null) break;
+        ex.reject(err);
+        if (!failAll) break;
+      }
     }
     this.openAsNeeded();
     this.maybeEmpty();
@@ -525,34 +359,39 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
 
   onConnectionReleased(conn: PoolConnection): void {
     if (conn.closed) return;
-    if (this.aliveProofs.size !== 0) this.provedAlive(conn);
-    // An HTTP/2 session with streams still open and no waiter to give the slot to needs neither the
-    // time nor a check here: the next dispatch checks it, with fresh clocks, in takeFree.
-    if (conn.active === 0 || this.waiting.size > 0) {
-      if (conn.active === 0 && conn.idleSinceMono >= this.nowMono) {
+    this.serverIdle.answered(conn);
+    const waiting = this.waiting;
+    // A multiplexed connection with exchanges still open and no waiter to give the slot to needs
+    // neither the time nor a check here: the next dispatch checks it, with fresh clocks, in takeFree.
+    if (conn.active === 0 || waiting.size > 0) {
+      if (conn.active === 0 && conn.idleSinceMono >= this.now.mono) {
         // It went idle just now and read both clocks doing so: that reading is "now" for everything
         // below, and spares reading them again on every response.
-        this.nowMono = conn.idleSinceMono;
-        this.nowWall = conn.idleSinceWall;
+        this.now.mono = conn.idleSinceMono;
+        this.now.wall = conn.idleSinceWall;
       } else {
         this.readClocks();
       }
-      const why = conn.active === 0 ? this.retireReason(conn) : this.wornOut(conn);
+      const why =
+        conn.active === 0
+          ? retireReason(conn, this.now, this.options, this.serverIdle.learnedMs)
+          : wornOut(conn, this.now, this.options);
       if (why !== null) {
         conn.close(why);
-        // A draining HTTP/2 session stays open until its streams end: its waiters need another one
-        // now. (A connection closed idle makes room through onConnectionClosed.)
+        // A draining multiplexed connection stays open until its exchanges end: its waiters need
+        // another one now. (A connection closed idle makes room through onConnectionClosed.)
         if (conn.active > 0) this.openAsNeeded();
         return;
       }
     }
-    while (conn.active < conn.capacity && this.waiting.size > 0) {
+    while (conn.active < conn.capacity && waiting.size > 0) {
       const ex = this.takeWaiter(conn);
       if (ex === null) break;
       this.send(conn, ex);
-      if (conn.protocol === 'http/1.1') return; // H1 dispatch is synchronous, or deferred holding the slot
+      // One at a time: dispatched (synchronously), or held for its liveness turn; its release comes back here.
+      if (!conn.multiplexed) return;
     }
-    if (this.parent.closing && this.waiting.size === 0 && conn.active === 0) {
+    if (this.parent.closing && waiting.size === 0 && conn.active === 0) {
       conn.close('agent-close');
       return;
     }
@@ -568,22 +407,18 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       if (conn.requestCount === 0) waitedUnused.add(conn);
     }
     if (conn.active === 0) {
-      conn.armIdleTimer(this.idleLimit(conn));
+      conn.armIdleTimer(idleLimit(conn, this.options.idleTimeout, this.serverIdle.learnedMs));
       conn.setKeepsProcessAlive(false);
     }
-    if (conn.protocol === 'h2') {
-      // A session that stopped taking streams (GOAWAY) or lowered its limit may leave waiters
-      // that another session must serve.
-      if (this.waiting.size > 0) this.openAsNeeded();
-    } else if (this.waiting.newConnectionWaiters > 0) {
-      this.openAsNeeded();
-    }
+    // A multiplexed connection that stopped taking exchanges (GOAWAY) or lowered its limit may leave
+    // waiters that another must serve; a waiter that must have a new connection needs a dial.
+    if (conn.multiplexed ? waiting.size > 0 : waiting.newConnectionWaiters > 0) this.openAsNeeded();
   }
 
   onConnectionClosed(conn: PoolConnection, reason: CloseReason): void {
     if (!this.conns.delete(conn)) return;
-    this.closedBy[reason]++;
-    if (this.aliveProofs.size !== 0) this.aliveProofs.delete(conn);
+    this.counters.closed[reason]++;
+    this.serverIdle.forget(conn);
     if (
       reason === 'server-close' &&
       conn.active === 0 &&
@@ -592,14 +427,11 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       // Closed by the server while idle (in the free list, or taken but not yet written on): its
       // idle age then is what the server's idle timeout looks like.
       this.readClocks();
-      this.serverIdle.observeClose(this.since(conn.idleSinceMono, conn.idleSinceWall), this.nowMono);
+      this.serverIdle.observeClose(idleFor(conn, this.now), this.now.mono);
     }
     // `free` is cleaned lazily in takeFree(); drop it now if it is on top, the common case.
     const free = this.free;
-    if (free.length > 0 && free[free.length - 1] === conn) {
-      free.pop();
-      this.inFree.delete(conn);
-    }
+    if (free.length > 0 && free[free.length - 1] === conn) this.popFree(conn);
     this.parent.releaseConnection();
     this.openAsNeeded();
     this.maybeEmpty();
@@ -608,28 +440,32 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   onIdleTimer(conn: PoolConnection): void {
     if (conn.closed || conn.active > 0) return;
     this.readClocks();
-    const why = this.retireReason(conn);
+    const why = retireReason(conn, this.now, this.options, this.serverIdle.learnedMs);
     if (why !== null) conn.close(why);
     else {
-      const idle = this.since(conn.idleSinceMono, conn.idleSinceWall);
-      conn.armIdleTimer(Math.max(1, this.idleLimit(conn) - idle));
+      const left =
+        idleLimit(conn, this.options.idleTimeout, this.serverIdle.learnedMs) - idleFor(conn, this.now);
+      conn.armIdleTimer(left > 1 ? left : 1);
     }
   }
 
   onExchangeFailed(ex: Exchange, err: Error, retryable: boolean): void {
     if (retryable) {
+      this.readClocks();
       // The server closed a connection idle connIdleMs just as this request reached it: the race an
       // idle timeout makes, and what the learned timeout keeps requests that cannot be retried out of.
-      this.serverIdle.observeClose(ex.connIdleMs, this.clock.monotonicMs());
+      this.serverIdle.observeClose(ex.connIdleMs, this.now.mono);
       // A reused connection died before answering: the server probably closed or reset every
       // connection that has been idle as long (a restart, an idle sweep). Drop those now instead of
       // failing through them one request at a time.
-      this.dropIdleOlderThan(ex.connIdleMs);
+      for (const c of [...this.free]) {
+        if (!c.closed && c.active === 0 && idleFor(c, this.now) >= ex.connIdleMs) c.close('stale');
+      }
     }
     if (retryable && ex.retrySafe && !ex.retried && !this.parent.closing) {
       ex.retried = true;
       ex.needsNewConnection = true;
-      this.retried++;
+      this.counters.retried++;
       this.enqueue(ex, true);
       this.openAsNeeded();
       return;
@@ -651,10 +487,10 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       this.maybeEmpty();
       return;
     }
-    if (ex.connReused) this.reused--; // send() counts the next attempt
+    if (ex.connReused) this.counters.reused--; // send() counts the next attempt
     if (replay) {
       ex.retried = true;
-      this.retried++;
+      this.counters.retried++;
     }
     this.readClocks();
     const conn = this.waiting.size === 0 ? this.takeFree(ex) : null;
@@ -664,22 +500,6 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     }
     this.enqueue(ex, true);
     this.openAsNeeded();
-  }
-
-  /** `conn` served a request it was given after an idle time the server had been seen closing at. */
-  private provedAlive(conn: PoolConnection): void {
-    const idleMs = this.aliveProofs.get(conn);
-    if (idleMs === undefined) return;
-    this.aliveProofs.delete(conn);
-    this.serverIdle.observeAlive(idleMs);
-  }
-
-  private dropIdleOlderThan(idleMs: number): void {
-    const clock = this.clock;
-    for (const c of [...this.free]) {
-      if (c.closed || c.active > 0) continue;
-      if (elapsedSince(clock, c.idleSinceMono, c.idleSinceWall) >= idleMs) c.close('stale');
-    }
   }
 
   // ---- closing ----------------------------------------------------------------------------------
@@ -702,70 +522,28 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
       ex.reject(err);
     }
     for (const c of [...this.conns]) c.destroy('agent-close', err);
-    if (this.queueTimer !== undefined) clearTimeout(this.queueTimer);
-    this.queueTimer = undefined;
     this.maybeEmpty();
   }
 
   get isEmpty(): boolean {
-    return this.conns.size === 0 && this.dialing === 0 && this.waiting.size === 0;
+    return this.conns.size === 0 && this.dialer.inFlight === 0 && this.waiting.size === 0;
   }
 
   private maybeEmpty(): void {
-    if (this.isEmpty) {
-      if (this.queueTimer !== undefined) clearTimeout(this.queueTimer);
-      this.queueTimer = undefined;
-      this.parent.onPoolEmpty(this);
-    }
-  }
-
-  /** Closes the least recently used idle connection, to make room for another origin. */
-  closeLeastRecentIdle(): boolean {
-    for (const c of this.free) {
-      if (!c.closed && c.active === 0) {
-        c.close('agent-close');
-        return true;
-      }
-    }
-    return false;
-  }
-
-  get idleCount(): number {
-    let n = 0;
-    for (const c of this.conns) if (c.active === 0) n++;
-    return n;
+    if (this.waiting.size === 0) this.waiting.stopTimer();
+    if (this.isEmpty) this.parent.onPoolEmpty(this);
   }
 
   stats(): OriginStats {
-    let idle = 0;
-    let busy = 0;
-    let activeStreams = 0;
-    const streamLimits: number[] = [];
-    for (const c of this.conns) {
-      if (c.active === 0) idle++;
-      else busy++;
-      if (c.protocol === 'h2') {
-        activeStreams += c.active;
-        streamLimits.push(c.capacity);
-      }
-    }
-    return {
-      origin: this.origin,
-      protocol: this.protocol,
-      open: this.conns.size,
-      connecting: this.dialing,
-      idle,
-      busy,
-      queued: this.waiting.size,
-      created: this.created,
-      requests: this.requests,
-      reused: this.reused,
-      retried: this.retried,
-      closed: { ...this.closedBy },
-      activeStreams,
-      streamLimits,
-      serverIdleTimeoutMs: this.serverIdle.learnedMs,
-    };
+    return originStats(
+      this.origin,
+      this.protocol,
+      this.conns,
+      this.dialer.inFlight,
+      this.waiting.size,
+      this.counters,
+      this.serverIdle.learnedMs,
+    );
   }
 }
 
@@ -783,17 +561,4 @@ function livenessTurn(pool: OriginPool, conn: PoolConnection, ex: Exchange, firs
     return;
   }
   pool.resumeDeferredSend(conn, ex);
-}
-
-function onQueueTimer(pool: OriginPool): void {
-  pool.expireWaiters();
-}
-
-/**
- * May `conn` carry `ex`, which must have a new connection (a safe retry)? A connection that never
- * served anything may; so may an HTTP/2 session opened after the failed attempt was sent (it cannot
- * be the stale one, and one new session carries every such retry).
- */
-function isNewFor(conn: PoolConnection, ex: Exchange): boolean {
-  return conn.requestCount === 0 || (conn.protocol === 'h2' && conn.createdMono > ex.dispatchedAt);
 }

@@ -46,6 +46,31 @@ export class ServerIdleTimeout {
     this.update();
   }
 
+  /**
+   * Connections sent a request after an idle time at least as long as one at which the server was
+   * seen closing: if that request is answered, those observations were not the server's idle timeout.
+   */
+  private readonly proofs = new Map<object, number>();
+
+  /** A request goes out on `conn`, idle `idleMs` before it. */
+  sentAfterIdle(conn: object, idleMs: number): void {
+    if (idleMs >= this.lowestMs) this.proofs.set(conn, idleMs);
+  }
+
+  /** `conn` answered the request it was given. */
+  answered(conn: object): void {
+    if (this.proofs.size === 0) return;
+    const idleMs = this.proofs.get(conn);
+    if (idleMs === undefined) return;
+    this.proofs.delete(conn);
+    this.observeAlive(idleMs);
+  }
+
+  /** `conn` is gone: what was sent on it proves nothing. */
+  forget(conn: object): void {
+    if (this.proofs.size !== 0) this.proofs.delete(conn);
+  }
+
   /** A connection idle `idleMs` served a request: the server's timeout is longer than that. */
   observeAlive(idleMs: number): void {
     let kept = 0;

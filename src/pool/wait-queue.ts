@@ -10,7 +10,7 @@
  * that does not go back, those deadlines never decrease from the front to the back. Waiters put at
  * the front (a retry: it has waited its turn already) have none (0). So the queue is a run of
  * deadline-free waiters followed by waiters in deadline order, and expiring waiters never has to look
- * past the first one still in time.
+ * past the first one still in time. One timer per queue, armed for the earliest deadline.
  */
 export interface Waiter<T> {
   /** The neighbours in the queue; both null and `inQueue` false when not queued. */
@@ -26,6 +26,11 @@ export interface Waiter<T> {
 export class WaitQueue<T extends Waiter<T>> {
   private head: T | null = null;
   private tail: T | null = null;
+  private timer: NodeJS.Timeout | undefined = undefined;
+
+  /** `onDeadline` is called when the earliest deadline has come: it calls takeExpired(). */
+  constructor(private readonly onDeadline: () => void) {}
+
   /** Waiters in the queue. */
   size = 0;
   /** Waiters in the queue that must have a new connection. */
@@ -35,9 +40,10 @@ export class WaitQueue<T extends Waiter<T>> {
     return this.head;
   }
 
-  /** Adds a waiter behind the others, with a deadline (0 = none). */
-  pushBack(w: T, deadline: number): void {
-    w.queueDeadline = deadline;
+  /** Adds a waiter behind the others, to wait at most `timeoutMs` from `now` (0 = no limit). */
+  pushBack(w: T, now: number, timeoutMs: number): void {
+    w.queueDeadline = timeoutMs > 0 ? now + timeoutMs : 0;
+    if (timeoutMs > 0 && this.timer === undefined) this.arm(timeoutMs);
     w.prevWaiter = this.tail;
     w.nextWaiter = null;
     if (this.tail === null) this.head = w;
@@ -82,7 +88,7 @@ export class WaitQueue<T extends Waiter<T>> {
 
   /**
    * Takes out every waiter whose deadline is at or before `now`, front to back, and returns them
-   * (in queue order); `nextDeadline` is then the earliest deadline left, or 0 if none.
+   * (in queue order); the timer is armed again for the earliest deadline left.
    */
   takeExpired(now: number): T[] {
     const expired: T[] = [];
@@ -100,9 +106,31 @@ export class WaitQueue<T extends Waiter<T>> {
       }
       w = next;
     }
+    if (this.timer === undefined && this.nextDeadline !== 0) this.arm(this.nextDeadline - now);
     return expired;
   }
 
   /** The earliest deadline left after takeExpired(); 0 if none. */
   nextDeadline = 0;
+
+  /** Stops the timer (the queue is empty, or everything in it has gone). */
+  stopTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(onQueueTimer, ms > 1 ? ms : 1, this);
+    this.timer.unref();
+  }
+
+  /** @internal The timer fired. */
+  fired(): void {
+    this.timer = undefined;
+    this.onDeadline();
+  }
+}
+
+function onQueueTimer(queue: { fired(): void }): void {
+  queue.fired();
 }
