@@ -12,34 +12,14 @@ import {
   EX_QUEUED,
   EX_SENT,
   EX_STREAMING,
-  Exchange,
+  type Exchange,
   type ExchangeAbortTarget,
   type ExchangeState,
 } from '../src/exchange/exchange.js';
-import { PreparedBody } from '../src/request/body.js';
+import { makeExchange } from './helpers/fake-pool.js';
 
 function exchange(signal?: AbortSignal): Exchange {
-  const ex = new Exchange({
-    url: 'http://127.0.0.1:1/',
-    origin: 'http://127.0.0.1:1',
-    method: 'GET',
-    path: '/',
-    head: '',
-    bodyFraming: -1,
-    body: PreparedBody.from(undefined),
-    connectionClose: false,
-    authority: '127.0.0.1:1',
-    headers: undefined,
-    idempotent: undefined,
-    retryOnStale: true,
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    highWaterMark: 1024,
-    signal,
-    onInformation: undefined,
-  });
-  ex.promise?.catch(() => {});
-  return ex;
+  return makeExchange({ signal });
 }
 
 const conn = { id: 1 } as unknown as PoolConnection;
