@@ -117,3 +117,10 @@ export class Http2Error extends WarmpoolError {
     super('WARMPOOL_HTTP2_ERROR', message, options);
   }
 }
+
+/** A request body stream failed (threw, or yielded more or fewer bytes than its content-length); the stream's error is the `cause`. */
+export class RequestBodyError extends WarmpoolError {
+  constructor(message: string, options?: WarmpoolErrorOptions) {
+    super('WARMPOOL_REQUEST_BODY_ERROR', message, options);
+  }
+}

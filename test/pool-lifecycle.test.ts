@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { Agent, Client } from '../src/index.js';
 import { LIBRARY, runChild } from './helpers/child.js';
 import { startFaultServer } from './helpers/fault-server.js';
+import { TEST_CERT, startH2Server } from './helpers/h2-server.js';
 import { startHttpServer } from './helpers/http-server.js';
 import { deferred, isSettled, rejectsWith, waitFor } from './helpers/pool-util.js';
 import { startRawServer } from './helpers/raw-server.js';
@@ -277,6 +278,45 @@ test('a held body that is garbage-collected unread closes its connection and emi
     assert.equal(server.stats.connectionsTotal, 1);
   } finally {
     await server.close();
+  }
+});
+
+test('bodies abandoned over HTTP/1.1 and over HTTP/2 in one process: both are closed, and the warning comes once', async () => {
+  const h1 = await bodyServer();
+  const h2 = await startH2Server({
+    handler: (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.write(Buffer.alloc(4 * 1024 * 1024)); // far past the client's windows: the stream pauses
+    },
+  });
+  try {
+    const script = `
+      import { Agent, Client } from ${JSON.stringify(LIBRARY)};
+      let warnings = 0;
+      process.on('warning', (w) => { if (w.code === 'WARMPOOL_BODY_ABANDONED') warnings++; });
+      const agent = new Agent({ tls: { ca: ${JSON.stringify(TEST_CERT.toString())} } });
+      await (async () => {
+        const client = new Client({ agent });
+        const a = await client.request(${JSON.stringify(`${h1.url}/big`)});
+        const b = await client.request(${JSON.stringify(`${h2.url}/`)});
+        if (a.status !== 200 || b.httpVersion !== '2') process.exit(3);
+      })(); // both responses are dropped here, their bodies unread
+      const done = () => agent.originStats(${JSON.stringify(h1.url)}).closed.aborted === 1 &&
+        agent.originStats(${JSON.stringify(h2.url)}).activeStreams === 0;
+      for (let i = 0; i < 100 && !done(); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        globalThis.gc();
+      }
+      await new Promise((r) => setTimeout(r, 50)); // warnings are emitted on a later tick
+      console.log(JSON.stringify({ done: done(), warnings }));
+      process.exit(0);
+    `;
+    const out = await runChild(script, ['--expose-gc']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(JSON.parse(out.stdout.trim()), { done: true, warnings: 1 });
+  } finally {
+    await h1.close();
+    await h2.close();
   }
 });
 

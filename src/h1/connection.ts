@@ -1,11 +1,18 @@
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock.js';
 import type { ReadRoute, ReadSink } from '../dial/read-route.js';
-import { BodyTimeoutError, HeadersTimeoutError, SocketClosedError, WarmpoolError } from '../errors.js';
+import {
+  BodyTimeoutError,
+  HeadersTimeoutError,
+  RequestBodyError,
+  SocketClosedError,
+  WarmpoolError,
+} from '../errors.js';
 import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/connection.js';
 import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
 import type { IncomingHeaders } from '../headers.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM } from '../request/body.js';
+import { forgetBody, warnBodyAbandoned, watchBody } from '../response/abandoned-body.js';
 import type { BodySource, ResponseBody } from '../response/body.js';
 import { ReusableTimer } from '../reusable-timer.js';
 import {
@@ -29,11 +36,6 @@ const TIMER_HEADERS = 1;
 const TIMER_BODY = 2;
 
 /**
- * A body whose consumer stopped reading (socket paused) and then dropped every reference to it would
- * hold its connection forever. While paused, the connection refers to the body only weakly; if the
- * body is collected, this registry closes the connection.
- */
-/**
  * The parser knows nothing of origins, but every WarmpoolError names one (ParseError,
  * HeadersOverflowError, UnsupportedError, SocketClosedError from a cut-short body): add it here.
  */
@@ -43,9 +45,6 @@ function withOrigin(err: unknown, ex: Exchange | null): Error {
   }
   return err as Error;
 }
-
-const abandonedBodies = new FinalizationRegistry<H1Connection>((conn) => conn.onBodyCollected());
-let warnedAbandoned = false;
 
 /**
  * One HTTP/1.1 connection: one exchange at a time. It is the parser's handler and its body's source,
@@ -233,14 +232,10 @@ export class H1Connection
     } catch (err) {
       if (this.ex === ex && !this.closed) {
         this.fail(
-          new WarmpoolError(
-            'WARMPOOL_REQUEST_BODY_ERROR',
-            `request body stream failed: ${(err as Error).message}`,
-            {
-              origin: ex.origin,
-              cause: err,
-            },
-          ),
+          new RequestBodyError(`request body stream failed: ${(err as Error).message}`, {
+            origin: ex.origin,
+            cause: err,
+          }),
           'error',
           false,
         );
@@ -293,9 +288,9 @@ export class H1Connection
       this.paused = true;
       this.socket.pause();
       if (this.body !== null) {
-        // The reader is full. Hold the body weakly until it asks for more (see abandonedBodies).
+        // The reader is full. Hold the body weakly until it asks for more (see abandoned-body.ts).
         this.weakBody = new WeakRef(this.body);
-        abandonedBodies.register(this.body, this, this);
+        watchBody(this.body, this);
         this.body = null;
       }
     }
@@ -407,7 +402,7 @@ export class H1Connection
       const body = this.weakBody.deref();
       this.weakBody = null;
       if (body === undefined) return;
-      abandonedBodies.unregister(this);
+      forgetBody(this);
       this.body = body;
     }
     this.paused = false;
@@ -425,14 +420,7 @@ export class H1Connection
   /** The consumer dropped a paused body without reading or destroying it. */
   onBodyCollected(): void {
     if (this.closed) return;
-    if (!warnedAbandoned) {
-      warnedAbandoned = true;
-      process.emitWarning(
-        'warmpool: a response body was garbage-collected before it was read; its connection was closed. ' +
-          'Read, dump() or destroy() every response body.',
-        { code: 'WARMPOOL_BODY_ABANDONED' },
-      );
-    }
+    warnBodyAbandoned('connection');
     this.weakBody = null;
     this.fail(new SocketClosedError('response body was garbage-collected unread'), 'aborted', false);
   }
@@ -626,7 +614,7 @@ export class H1Connection
     this.timerKind = TIMER_NONE;
     this.timer.clear();
     this.idleTimer.clear();
-    abandonedBodies.unregister(this);
+    forgetBody(this);
     this.socket.destroy();
     this.onDrain();
   }

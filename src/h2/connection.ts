@@ -37,6 +37,7 @@ import {
   ConnectTimeoutError,
   HeadersTimeoutError,
   Http2Error,
+  RequestBodyError,
   SocketClosedError,
   WarmpoolError,
 } from '../errors.js';
@@ -44,6 +45,12 @@ import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/c
 import { EX_LIVENESS, EX_SENT, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
 import type { IncomingHeaders } from '../headers.js';
 import { BODY_KIND_BYTES, BODY_KIND_NONE, BODY_KIND_STREAM } from '../request/body.js';
+import {
+  type AbandonedBodyWatcher,
+  forgetBody,
+  warnBodyAbandoned,
+  watchBody,
+} from '../response/abandoned-body.js';
 import type { BodySource, ResponseBody } from '../response/body.js';
 import { ReusableTimer } from '../reusable-timer.js';
 import { incomingHeaders, requestHeaders } from './headers.js';
@@ -102,16 +109,8 @@ interface TaggedStream extends ClientHttp2Stream {
   [STATE]: H2Stream;
 }
 
-/**
- * A body whose consumer stopped reading (stream paused) and then dropped every reference to it would
- * hold its stream slot forever. While paused, the stream refers to the body only weakly; if the body
- * is collected, this registry resets the stream (as H1Connection does with its connection).
- */
-const abandonedBodies = new FinalizationRegistry<H2Stream>((s) => s.conn.onBodyCollected(s));
-let warnedAbandoned = false;
-
 /** One exchange on one stream; the body's source (backpressure and cancellation go to the stream). */
-class H2Stream implements BodySource {
+class H2Stream implements BodySource, AbandonedBodyWatcher {
   /** The response body; null while paused (then held by `weakBody`), or once ended or failed. */
   body: ResponseBody | null = null;
   weakBody: WeakRef<ResponseBody> | null = null;
@@ -163,19 +162,24 @@ class H2Stream implements BodySource {
     if (this.weakBody !== null) {
       const body = this.weakBody.deref() ?? null;
       this.weakBody = null;
-      abandonedBodies.unregister(this);
+      forgetBody(this);
       this.body = body;
     }
     return this.body;
   }
 
-  /** While paused: hold the body weakly (see abandonedBodies). */
+  /** While paused: hold the body weakly (see abandoned-body.ts). */
   holdWeakly(): void {
     const body = this.body;
     if (body === null) return;
     this.weakBody = new WeakRef(body);
-    abandonedBodies.register(body, this, this);
+    watchBody(body, this);
     this.body = null;
+  }
+
+  /** The body was collected while paused: the stream is reset. */
+  onBodyCollected(): void {
+    this.conn.onBodyCollected(this);
   }
 
   abandonBody(body: ResponseBody, err: Error): void {
@@ -529,14 +533,10 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       if (!stream.closed && !stream.destroyed) {
         this.failStream(
           s,
-          new WarmpoolError(
-            'WARMPOOL_REQUEST_BODY_ERROR',
-            `request body stream failed: ${(err as Error).message}`,
-            {
-              origin: s.ex.origin,
-              cause: err,
-            },
-          ),
+          new RequestBodyError(`request body stream failed: ${(err as Error).message}`, {
+            origin: s.ex.origin,
+            cause: err,
+          }),
           false,
           false,
         );
@@ -834,14 +834,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   onBodyCollected(s: H2Stream): void {
     s.weakBody = null;
     if (s.settled) return;
-    if (!warnedAbandoned) {
-      warnedAbandoned = true;
-      process.emitWarning(
-        'warmpool: a response body was garbage-collected before it was read; its HTTP/2 stream was reset. ' +
-          'Read, dump() or destroy() every response body.',
-        { code: 'WARMPOOL_BODY_ABANDONED' },
-      );
-    }
+    warnBodyAbandoned('HTTP/2 stream');
     this.failStream(s, new SocketClosedError('response body was garbage-collected unread'), false, false);
   }
 
