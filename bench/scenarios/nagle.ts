@@ -3,14 +3,7 @@
 // kernel may delay that ACK (Linux: up to 40 ms once a connection leaves quick-ACK mode). A new
 // connection per request (`Connection: close`) often dodges this, so keep-alive can lose to close.
 // No client can fix the server; the rows show what each one makes of it.
-import {
-  type ClientSpec,
-  type Runner,
-  nodeHttp,
-  rawSocket,
-  undiciFetchSpec,
-  undiciPool,
-} from '../clients.js';
+import { type ClientSpec, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from '../clients.js';
 import { startServer } from '../common.js';
 import { Samples } from '../report.js';
 import { warmpoolClient } from '../warmpool.js';

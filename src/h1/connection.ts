@@ -1,17 +1,10 @@
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock.js';
 import type { ReadRoute, ReadSink } from '../dial/read-route.js';
-import {
-  BodyTimeoutError,
-  HeadersTimeoutError,
-  RequestBodyError,
-  SocketClosedError,
-  WarmpoolError,
-} from '../errors.js';
+import { BodyTimeoutError, HeadersTimeoutError, SocketClosedError, WarmpoolError } from '../errors.js';
 import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/connection.js';
 import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
 import type { IncomingHeaders } from '../headers.js';
-import { BODY_KIND_BYTES, BODY_KIND_STREAM } from '../request/body.js';
 import { forgetBody, warnBodyAbandoned, watchBody } from '../response/abandoned-body.js';
 import type { BodySource, ResponseBody } from '../response/body.js';
 import { ReusableTimer } from '../reusable-timer.js';
@@ -21,12 +14,7 @@ import {
   ResponseParser,
   type ResponseParserHandler,
 } from './parser.js';
-import { encodeRequestHead } from './request-head.js';
-
-/** Bodies up to this size are copied into the head's buffer and sent in one write. */
-const COALESCE_LIMIT = 64 * 1024;
-const CRLF = '\r\n';
-const LAST_CHUNK = '0\r\n\r\n';
+import { type StreamBodyHost, writeRequest, writeStreamBody } from './request-writer.js';
 
 /** Connections idle at least this long get a turn of the event loop before reuse (wantsLivenessTurn). */
 const LIVENESS_TURN_AFTER_MS = 250;
@@ -53,7 +41,7 @@ function withOrigin(err: unknown, ex: Exchange | null): Error {
  * once, in one of those two places.
  */
 export class H1Connection
-  implements PoolConnection, ResponseParserHandler, BodySource, ExchangeAbortTarget, ReadSink
+  implements PoolConnection, ResponseParserHandler, BodySource, ExchangeAbortTarget, ReadSink, StreamBodyHost
 {
   readonly protocol = 'http/1.1' as const;
   readonly multiplexed = false;
@@ -80,8 +68,8 @@ export class H1Connection
   /** Set by onComplete inside parser.execute(); handled once execute() has returned. */
   private completed = false;
   private trailers: IncomingHeaders | undefined = undefined;
-  /** A streamed request body is still being written. */
-  private sendingBody = false;
+  /** A streamed request body is still being written (StreamBodyHost). */
+  sendingBody = false;
 
   /** Headers/body deadline of the exchange in progress. */
   private readonly timer: ReusableTimer;
@@ -101,7 +89,7 @@ export class H1Connection
 
   constructor(
     readonly id: number,
-    private readonly socket: Socket,
+    readonly socket: Socket,
     private readonly owner: ConnectionOwner,
     private readonly clock: Clock,
     limits: ParserLimits | undefined,
@@ -162,91 +150,22 @@ export class H1Connection
     this.parser.expect(ex.isHead);
     if (!this.keepsProcessAlive) this.setKeepsProcessAlive(true);
 
-    const socket = this.socket;
-    const body = ex.body;
-    // Validated but not serialized when the request was made for an HTTP/2 pool (Client.request);
-    // the origin has since answered with HTTP/1.1. Encoding with the final framing gives the same head.
-    if (ex.head === '') {
-      ex.head = encodeRequestHead(ex.method, ex.path, ex.authority, ex.headers, ex.bodyFraming).head;
-    }
-    const head = ex.head;
-    if (body.kind === BODY_KIND_BYTES && body.length <= COALESCE_LIMIT) {
-      // One buffer, one write: head and body leave in the same segment (no Nagle/delayed-ACK stall).
-      const bytes = body.bytes!;
-      const headLength = head.length;
-      const buf = Buffer.allocUnsafe(headLength + body.length);
-      buf.write(head, 0, 'latin1');
-      if (typeof bytes === 'string') buf.write(bytes, headLength, 'utf8');
-      else buf.set(bytes, headLength);
-      socket.write(buf);
-    } else if (body.kind === BODY_KIND_BYTES) {
-      socket.cork();
-      socket.write(head, 'latin1');
-      socket.write(body.bytes!);
-      socket.uncork();
-    } else {
-      socket.write(head, 'latin1');
-      if (body.kind === BODY_KIND_STREAM) void this.sendStream(ex);
-    }
+    if (writeRequest(this.socket, ex)) void writeStreamBody(this, ex);
     this.arm(TIMER_HEADERS, ex.headersTimeout);
   }
 
-  /** Streams a request body (chunked, or raw when the caller set Content-Length), with backpressure. */
-  private async sendStream(ex: Exchange): Promise<void> {
-    const chunked = ex.bodyFraming === -2;
-    // With a caller-given Content-Length the stream must yield exactly that many bytes: one byte more
-    // would be read by the server as the start of the next request, one fewer leaves it waiting.
-    const declared = chunked ? -1 : ex.bodyFraming;
-    let sent = 0;
-    this.sendingBody = true;
-    try {
-      for await (const chunk of ex.body.openStream()) {
-        if (this.ex !== ex || this.closed) return;
-        if (chunk.length === 0) continue;
-        sent += chunk.length;
-        if (declared >= 0 && sent > declared) {
-          throw new Error(
-            `the stream yielded more than the ${declared} bytes its content-length header declared`,
-          );
-        }
-        const socket = this.socket;
-        let flushed: boolean;
-        if (chunked) {
-          socket.cork();
-          socket.write(chunk.length.toString(16) + CRLF, 'latin1');
-          socket.write(chunk);
-          flushed = socket.write(CRLF, 'latin1');
-          socket.uncork();
-        } else {
-          flushed = socket.write(chunk);
-        }
-        if (!flushed) await this.waitDrain();
-      }
-      if (this.ex !== ex || this.closed) return;
-      if (declared >= 0 && sent !== declared) {
-        throw new Error(
-          `the stream ended after ${sent} of the ${declared} bytes its content-length header declared`,
-        );
-      }
-      if (chunked) this.socket.write(LAST_CHUNK, 'latin1');
-    } catch (err) {
-      if (this.ex === ex && !this.closed) {
-        this.fail(
-          new RequestBodyError(`request body stream failed: ${(err as Error).message}`, {
-            origin: ex.origin,
-            cause: err,
-          }),
-          'error',
-          false,
-        );
-      }
-    } finally {
-      this.sendingBody = false;
-    }
+  /** StreamBodyHost */
+  carries(ex: Exchange): boolean {
+    return this.ex === ex && !this.closed;
+  }
+
+  /** StreamBodyHost */
+  bodyFailed(err: Error): void {
+    this.fail(err, 'error', false);
   }
 
   private drainWaiter: (() => void) | null = null;
-  private waitDrain(): Promise<void> {
+  waitDrain(): Promise<void> {
     return new Promise<void>((resolve) => {
       this.drainWaiter = resolve;
       this.socket.once('drain', this.onDrain);

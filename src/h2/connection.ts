@@ -44,7 +44,7 @@ import {
 import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/connection.js';
 import { EX_LIVENESS, EX_SENT, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
 import type { IncomingHeaders } from '../headers.js';
-import { BODY_KIND_BYTES, BODY_KIND_NONE, BODY_KIND_STREAM } from '../request/body.js';
+import { BODY_KIND_BYTES, BODY_KIND_NONE } from '../request/body.js';
 import {
   type AbandonedBodyWatcher,
   forgetBody,
