@@ -230,6 +230,54 @@ describe('HTTP/2', () => {
     }
   });
 
+  it('a server that allows 0 streams, then raises the limit: the waiters are served once it rises, on at most 2 sessions', async () => {
+    const server = await h2Server({ settings: { maxConcurrentStreams: 0 } });
+    // idleTimeout shorter than the wait: a session held at 0 by its server is not retired as idle
+    // while requests wait on it (that would only make the pool dial another).
+    const agent = newAgent({ idleTimeout: 50 });
+    const client = new Client({ agent });
+    try {
+      const pending = Array.from({ length: 5 }, (_, i) => client.request(`${server.url}/${i}`));
+      await until(() => {
+        const st = agent.originStats(server.url);
+        return st !== undefined && st.open >= 1 && st.connecting === 0 && st.queued === 5;
+      });
+      await sleep(200);
+      assert.equal(agent.originStats(server.url)!.queued, 5);
+      for (const info of server.stats.sessions) {
+        if (!info.session.destroyed) info.session.settings({ maxConcurrentStreams: 100 });
+      }
+      const bodies = await Promise.all(pending.map(async (p) => (await p).body.text()));
+      assert.deepEqual(bodies, Array(5).fill('ok\n'));
+      const stats = agent.originStats(server.url)!;
+      assert.ok(stats.created <= 2, `created ${stats.created} sessions`);
+      assert.ok(server.stats.sessionsTotal <= 2, `server saw ${server.stats.sessionsTotal} sessions`);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('a server that allows 0 streams on every session: the waiters fail with WARMPOOL_QUEUE_TIMEOUT, and at most 2 sessions were opened', async () => {
+    const server = await h2Server({ settings: { maxConcurrentStreams: 0 } });
+    const agent = newAgent({ queueTimeout: 300 });
+    const client = new Client({ agent });
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: 5 }, (_, i) => client.request(`${server.url}/${i}`)),
+      );
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        assert.equal((r.reason as { code?: string }).code, 'WARMPOOL_QUEUE_TIMEOUT');
+      }
+      const stats = agent.originStats(server.url)!;
+      assert.ok(stats.created <= 2, `created ${stats.created} sessions`);
+      assert.ok(server.stats.sessionsTotal <= 2, `server saw ${server.stats.sessionsTotal} sessions`);
+      assert.equal(server.stats.streamsTotal, 0);
+    } finally {
+      await agent.close();
+    }
+  });
+
   it('agent.close() lets in-flight streams finish; agent.destroy() fails them with AgentClosedError', async () => {
     const gates: Array<() => void> = [];
     const server = await h2Server({

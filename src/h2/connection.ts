@@ -366,10 +366,15 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     return this.streamLimit < this.refusedCeiling ? this.streamLimit : this.refusedCeiling;
   }
 
+  get streamsWithheld(): boolean {
+    return this.streamLimit === 0 && !this.draining && !this.closed && !this.session.destroyed;
+  }
+
   // ---- session events -------------------------------------------------------------------------
 
   private onRemoteSettings(settings: http2.Settings): void {
     const max = settings.maxConcurrentStreams;
+    const wasWithheld = this.streamLimit === 0;
     this.streamLimit = max === undefined || max > UNLIMITED_STREAMS ? UNLIMITED_STREAMS : max;
     this.refusedCeiling = Number.POSITIVE_INFINITY;
     if (!this.settingsReceived) {
@@ -380,6 +385,13 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       this.idleSinceWall = this.clock.wallMs();
       this.resolveReady();
       return;
+    }
+    if (wasWithheld && this.streamLimit > 0 && this.active === 0) {
+      // A session the server allowed no streams could not be used: its idle time starts now, when it
+      // can be (the frame just read shows it alive). Else waiters that waited out idleTimeout for the
+      // limit to rise would see it retired as idle the moment it rose.
+      this.idleSinceMono = this.clock.monotonicMs();
+      this.idleSinceWall = this.clock.wallMs();
     }
     // The limit may have grown: waiters can have the new slots.
     if (!this.closed && !this.draining && this.active < this.capacity) this.owner.onConnectionReleased(this);

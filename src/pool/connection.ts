@@ -20,6 +20,12 @@ export interface PoolConnection {
   readonly id: number;
   readonly protocol: 'http/1.1' | 'h2';
   readonly capacity: number;
+  /**
+   * HTTP/2: open and not draining, but the server allows no streams for now (it announced
+   * SETTINGS_MAX_CONCURRENT_STREAMS 0): its capacity is 0 by the server's choice, not because it is
+   * in use, and may rise with the server's next SETTINGS. Absent (false) for HTTP/1.1.
+   */
+  readonly streamsWithheld?: boolean;
   readonly active: number;
   /** Once true, never false again; the pool forgets the connection after onConnectionClosed. */
   readonly closed: boolean;

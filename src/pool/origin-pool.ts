@@ -421,6 +421,12 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
         // room has taken every waiter it could, except those that must have a new connection.
         if (this.dialing * this.h2StreamLimit >= this.queued) return;
         if (this.newConnectionWaiters === 0 && this.h2HasRoom()) return;
+        // A session whose server allows no streams for now (SETTINGS_MAX_CONCURRENT_STREAMS 0) is
+        // open, not full: waiters wait for its limit to rise (onRemoteSettings serves them). One more
+        // session may be dialed meanwhile (the 0 may be that session's alone), never more: a server
+        // that says 0 on every session must not make the pool dial up to the cap (invariant 9).
+        const withheld = this.h2Withheld();
+        if (withheld > 0 && withheld + this.dialing > 1) return;
       } else if (this.dialing >= this.queued) {
         return;
       }
@@ -448,6 +454,13 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
   private h2HasRoom(): boolean {
     for (const c of this.conns) if (!c.closed && c.active < c.capacity && c.protocol === 'h2') return true;
     return false;
+  }
+
+  /** Open HTTP/2 sessions whose server allows no streams for now. */
+  private h2Withheld(): number {
+    let n = 0;
+    for (const c of this.conns) if (c.streamsWithheld === true) n++;
+    return n;
   }
 
   private closeOneIdle(reason: CloseReason): boolean {
@@ -611,6 +624,12 @@ export class OriginPool implements ConnectionOwner, ExchangeAbortTarget {
     if (conn.closed || conn.active > 0) return;
     this.readClocks();
     const why = this.retireReason(conn);
+    if (why === 'idle-timeout' && conn.streamsWithheld === true && this.queued > 0) {
+      // Idle by the server's choice (it allows no streams) while requests wait for its limit to
+      // rise: closing it would only make the pool dial another. Looked at again a full period on.
+      conn.armIdleTimer(this.idleLimit(conn));
+      return;
+    }
     if (why !== null) conn.close(why);
     else {
       const idle = this.since(conn.idleSinceMono, conn.idleSinceWall);
