@@ -716,6 +716,102 @@ describe('HTTP/2', () => {
     }
   });
 
+  describe('maxHeaderSize and maxHeaderCount apply over HTTP/2', () => {
+    /** Answers /big-field with one 5 KB field, /fields-N with N fields, /trailers-N with N trailer fields, /list-1m with 1 MiB of fields. */
+    const headsHandler: H2Handler = (stream, headers) => {
+      const path = String(headers[':path']);
+      const head: http2.OutgoingHttpHeaders = { ':status': 200 };
+      let trailers = 0;
+      if (path === '/big-field') head['x-big'] = 'a'.repeat(5000);
+      else if (path.startsWith('/fields-')) {
+        for (let i = 0; i < Number(path.slice(8)); i++) head[`x-f${i}`] = 'v';
+      } else if (path === '/list-1m') {
+        for (let i = 0; i < 32; i++) head[`x-l${i}`] = 'b'.repeat(32 * 1024);
+      } else if (path.startsWith('/trailers-')) trailers = Number(path.slice(10));
+      if (trailers > 0) {
+        stream.respond(head, { waitForTrailers: true });
+        stream.on('wantTrailers', () => {
+          const t: http2.OutgoingHttpHeaders = {};
+          for (let i = 0; i < trailers; i++) t[`x-t${i}`] = 'v';
+          stream.sendTrailers(t);
+        });
+      } else {
+        stream.respond(head);
+      }
+      stream.end('ok');
+    };
+
+    async function overflow(p: Promise<unknown>): Promise<string> {
+      const err = await p.then(
+        () => assert.fail('resolved'),
+        (e: unknown) => e as { code?: string; origin?: string; message: string },
+      );
+      assert.equal(err.code, 'WARMPOOL_HEADERS_OVERFLOW', err.message);
+      return err.origin ?? '';
+    }
+
+    it('a 5 KB field over maxHeaderSize 1024 fails with WARMPOOL_HEADERS_OVERFLOW; the session keeps serving', async () => {
+      const server = await h2Server({ handler: headsHandler });
+      const agent = newAgent({ maxHeaderSize: 1024 });
+      const client = new Client({ agent });
+      try {
+        assert.equal(await overflow(client.request(`${server.url}/big-field`)), server.url);
+        const res = await client.request(`${server.url}/fields-3`);
+        assert.equal(await res.body.text(), 'ok');
+        assert.equal(res.connection.reused, true); // the same session: only the stream was reset
+        assert.equal(server.stats.sessionsTotal, 1);
+      } finally {
+        await agent.close();
+      }
+    });
+
+    it('200 fields: all 200 arrive with maxHeaderCount 1000; WARMPOOL_HEADERS_OVERFLOW with 100', async () => {
+      const server = await h2Server({ handler: headsHandler });
+      const roomy = newAgent({ maxHeaderCount: 1000 });
+      const tight = newAgent({ maxHeaderCount: 100 });
+      try {
+        const res = await new Client({ agent: roomy }).request(`${server.url}/fields-200`);
+        assert.equal(await res.body.text(), 'ok');
+        for (let i = 0; i < 200; i++) assert.equal(res.headers[`x-f${i}`], 'v');
+        await overflow(new Client({ agent: tight }).request(`${server.url}/fields-200`));
+      } finally {
+        await roomy.close();
+        await tight.close();
+      }
+    });
+
+    it('trailers over maxHeaderCount fail the body with WARMPOOL_HEADERS_OVERFLOW', async () => {
+      const server = await h2Server({ handler: headsHandler });
+      const agent = newAgent({ maxHeaderCount: 100 });
+      try {
+        const res = await new Client({ agent }).request(`${server.url}/trailers-200`);
+        assert.equal(res.status, 200);
+        await overflow(res.body.text());
+      } finally {
+        await agent.close();
+      }
+    });
+
+    it('1 MiB of header fields with the default limits fails with WARMPOOL_HEADERS_OVERFLOW, and the next request succeeds', async () => {
+      // node:http2 servers refuse to send a header block over 64 KiB unless told otherwise. The
+      // stream is reset, but nghttp2 then ends the session over the CONTINUATION frames that keep
+      // coming (its flood limit): streams open on it fail as on a lost connection.
+      const server = await h2Server({
+        handler: headsHandler,
+        serverOptions: { maxSendHeaderBlockLength: 4 * 1024 * 1024 },
+      });
+      const agent = newAgent();
+      const client = new Client({ agent });
+      try {
+        assert.equal(await overflow(client.request(`${server.url}/list-1m`)), server.url);
+        const after = await client.request(`${server.url}/fields-3`);
+        assert.equal(await after.body.text(), 'ok');
+      } finally {
+        await agent.close();
+      }
+    });
+  });
+
   it('headersTimeout fails only the stream with HeadersTimeoutError; the session keeps serving', async () => {
     const server = await h2Server({
       handler: (stream, headers) => {
