@@ -780,6 +780,17 @@ describe('HTTP/2', () => {
       }
     });
 
+    it("a maxHeaderCount under node:http2's floor (4 pairs) still holds: 2 fields with maxHeaderCount 1 fail", async () => {
+      const server = await h2Server({ handler: headsHandler });
+      const agent = newAgent({ maxHeaderCount: 1 });
+      try {
+        // x-f0 and the date field node:http2 servers add: 3 pairs with :status, within node's floor.
+        await overflow(new Client({ agent }).request(`${server.url}/fields-1`));
+      } finally {
+        await agent.close();
+      }
+    });
+
     it('trailers over maxHeaderCount fail the body with WARMPOOL_HEADERS_OVERFLOW', async () => {
       const server = await h2Server({ handler: headsHandler });
       const agent = newAgent({ maxHeaderCount: 100 });
