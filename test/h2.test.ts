@@ -230,6 +230,54 @@ describe('HTTP/2', () => {
     }
   });
 
+  it('a server that allows 0 streams, then raises the limit: the waiters are served once it rises, on at most 2 sessions', async () => {
+    const server = await h2Server({ settings: { maxConcurrentStreams: 0 } });
+    // idleTimeout shorter than the wait: a session held at 0 by its server is not retired as idle
+    // while requests wait on it (that would only make the pool dial another).
+    const agent = newAgent({ idleTimeout: 50 });
+    const client = new Client({ agent });
+    try {
+      const pending = Array.from({ length: 5 }, (_, i) => client.request(`${server.url}/${i}`));
+      await until(() => {
+        const st = agent.originStats(server.url);
+        return st !== undefined && st.open >= 1 && st.connecting === 0 && st.queued === 5;
+      });
+      await sleep(200);
+      assert.equal(agent.originStats(server.url)!.queued, 5);
+      for (const info of server.stats.sessions) {
+        if (!info.session.destroyed) info.session.settings({ maxConcurrentStreams: 100 });
+      }
+      const bodies = await Promise.all(pending.map(async (p) => (await p).body.text()));
+      assert.deepEqual(bodies, Array(5).fill('ok\n'));
+      const stats = agent.originStats(server.url)!;
+      assert.ok(stats.created <= 2, `created ${stats.created} sessions`);
+      assert.ok(server.stats.sessionsTotal <= 2, `server saw ${server.stats.sessionsTotal} sessions`);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('a server that allows 0 streams on every session: the waiters fail with WARMPOOL_QUEUE_TIMEOUT, and at most 2 sessions were opened', async () => {
+    const server = await h2Server({ settings: { maxConcurrentStreams: 0 } });
+    const agent = newAgent({ queueTimeout: 300 });
+    const client = new Client({ agent });
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: 5 }, (_, i) => client.request(`${server.url}/${i}`)),
+      );
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        assert.equal((r.reason as { code?: string }).code, 'WARMPOOL_QUEUE_TIMEOUT');
+      }
+      const stats = agent.originStats(server.url)!;
+      assert.ok(stats.created <= 2, `created ${stats.created} sessions`);
+      assert.ok(server.stats.sessionsTotal <= 2, `server saw ${server.stats.sessionsTotal} sessions`);
+      assert.equal(server.stats.streamsTotal, 0);
+    } finally {
+      await agent.close();
+    }
+  });
+
   it('agent.close() lets in-flight streams finish; agent.destroy() fails them with AgentClosedError', async () => {
     const gates: Array<() => void> = [];
     const server = await h2Server({
@@ -666,6 +714,113 @@ describe('HTTP/2', () => {
     } finally {
       await agent.close();
     }
+  });
+
+  describe('maxHeaderSize and maxHeaderCount apply over HTTP/2', () => {
+    /** Answers /big-field with one 5 KB field, /fields-N with N fields, /trailers-N with N trailer fields, /list-1m with 1 MiB of fields. */
+    const headsHandler: H2Handler = (stream, headers) => {
+      const path = String(headers[':path']);
+      const head: http2.OutgoingHttpHeaders = { ':status': 200 };
+      let trailers = 0;
+      if (path === '/big-field') head['x-big'] = 'a'.repeat(5000);
+      else if (path.startsWith('/fields-')) {
+        for (let i = 0; i < Number(path.slice(8)); i++) head[`x-f${i}`] = 'v';
+      } else if (path === '/list-1m') {
+        for (let i = 0; i < 32; i++) head[`x-l${i}`] = 'b'.repeat(32 * 1024);
+      } else if (path.startsWith('/trailers-')) trailers = Number(path.slice(10));
+      if (trailers > 0) {
+        stream.respond(head, { waitForTrailers: true });
+        stream.on('wantTrailers', () => {
+          const t: http2.OutgoingHttpHeaders = {};
+          for (let i = 0; i < trailers; i++) t[`x-t${i}`] = 'v';
+          stream.sendTrailers(t);
+        });
+      } else {
+        stream.respond(head);
+      }
+      stream.end('ok');
+    };
+
+    async function overflow(p: Promise<unknown>): Promise<string> {
+      const err = await p.then(
+        () => assert.fail('resolved'),
+        (e: unknown) => e as { code?: string; origin?: string; message: string },
+      );
+      assert.equal(err.code, 'WARMPOOL_HEADERS_OVERFLOW', err.message);
+      return err.origin ?? '';
+    }
+
+    it('a 5 KB field over maxHeaderSize 1024 fails with WARMPOOL_HEADERS_OVERFLOW; the session keeps serving', async () => {
+      const server = await h2Server({ handler: headsHandler });
+      const agent = newAgent({ maxHeaderSize: 1024 });
+      const client = new Client({ agent });
+      try {
+        assert.equal(await overflow(client.request(`${server.url}/big-field`)), server.url);
+        const res = await client.request(`${server.url}/fields-3`);
+        assert.equal(await res.body.text(), 'ok');
+        assert.equal(res.connection.reused, true); // the same session: only the stream was reset
+        assert.equal(server.stats.sessionsTotal, 1);
+      } finally {
+        await agent.close();
+      }
+    });
+
+    it('200 fields: all 200 arrive with maxHeaderCount 1000; WARMPOOL_HEADERS_OVERFLOW with 100', async () => {
+      const server = await h2Server({ handler: headsHandler });
+      const roomy = newAgent({ maxHeaderCount: 1000 });
+      const tight = newAgent({ maxHeaderCount: 100 });
+      try {
+        const res = await new Client({ agent: roomy }).request(`${server.url}/fields-200`);
+        assert.equal(await res.body.text(), 'ok');
+        for (let i = 0; i < 200; i++) assert.equal(res.headers[`x-f${i}`], 'v');
+        await overflow(new Client({ agent: tight }).request(`${server.url}/fields-200`));
+      } finally {
+        await roomy.close();
+        await tight.close();
+      }
+    });
+
+    it("a maxHeaderCount under node:http2's floor (4 pairs) still holds: 2 fields with maxHeaderCount 1 fail", async () => {
+      const server = await h2Server({ handler: headsHandler });
+      const agent = newAgent({ maxHeaderCount: 1 });
+      try {
+        // x-f0 and the date field node:http2 servers add: 3 pairs with :status, within node's floor.
+        await overflow(new Client({ agent }).request(`${server.url}/fields-1`));
+      } finally {
+        await agent.close();
+      }
+    });
+
+    it('trailers over maxHeaderCount fail the body with WARMPOOL_HEADERS_OVERFLOW', async () => {
+      const server = await h2Server({ handler: headsHandler });
+      const agent = newAgent({ maxHeaderCount: 100 });
+      try {
+        const res = await new Client({ agent }).request(`${server.url}/trailers-200`);
+        assert.equal(res.status, 200);
+        await overflow(res.body.text());
+      } finally {
+        await agent.close();
+      }
+    });
+
+    it('1 MiB of header fields with the default limits fails with WARMPOOL_HEADERS_OVERFLOW, and the next request succeeds', async () => {
+      // node:http2 servers refuse to send a header block over 64 KiB unless told otherwise. The
+      // stream is reset, but nghttp2 then ends the session over the CONTINUATION frames that keep
+      // coming (its flood limit): streams open on it fail as on a lost connection.
+      const server = await h2Server({
+        handler: headsHandler,
+        serverOptions: { maxSendHeaderBlockLength: 4 * 1024 * 1024 },
+      });
+      const agent = newAgent();
+      const client = new Client({ agent });
+      try {
+        assert.equal(await overflow(client.request(`${server.url}/list-1m`)), server.url);
+        const after = await client.request(`${server.url}/fields-3`);
+        assert.equal(await after.body.text(), 'ok');
+      } finally {
+        await agent.close();
+      }
+    });
   });
 
   it('headersTimeout fails only the stream with HeadersTimeoutError; the session keeps serving', async () => {

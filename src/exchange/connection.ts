@@ -27,6 +27,12 @@ export interface PoolConnection {
    */
   readonly multiplexed: boolean;
   readonly capacity: number;
+  /**
+   * Open and not draining, but the server allows no exchanges on it for now (HTTP/2: it announced
+   * SETTINGS_MAX_CONCURRENT_STREAMS 0): its capacity is 0 by the server's choice, not because it is in
+   * use, and may rise later (then the connection reports a release). Absent (false) for HTTP/1.1.
+   */
+  readonly streamsWithheld?: boolean;
   readonly active: number;
   /** Once true, never false again; the pool forgets the connection after onConnectionClosed. */
   readonly closed: boolean;

@@ -35,6 +35,7 @@ import type { Clock } from '../clock.js';
 import {
   BodyTimeoutError,
   ConnectTimeoutError,
+  HeadersOverflowError,
   HeadersTimeoutError,
   Http2Error,
   RequestBodyError,
@@ -55,7 +56,41 @@ import type { BodySource, ResponseBody } from '../response/body.js';
 import { ReusableTimer } from '../reusable-timer.js';
 import { incomingHeaders, requestHeaders } from './headers.js';
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } =
+  http2.constants;
+
+/** The largest value a SETTINGS parameter or node:http2's pair limit can hold. */
+const MAX_UINT32 = 0xffff_ffff;
+
+/** The Agent's limits on a response head or trailer section (maxHeaderSize, maxHeaderCount). */
+export interface H2HeaderLimits {
+  maxHeaderSize: number;
+  maxHeaderCount: number;
+}
+
+/**
+ * How a received header list (node:http2's raw block: name, value, ...) is over `limits`, or null.
+ * Its size is counted as RFC 9113 §6.5.2 counts SETTINGS_MAX_HEADER_LIST_SIZE, and as node:http2
+ * does: name + value + 32 octets per field, pseudo-headers included (node:http2 hands over values
+ * as one-byte strings: a length is a byte count). Fields are counted as over HTTP/1.1: the
+ * pseudo-header (:status) is not one.
+ */
+function headerListOverflow(raw: string[], limits: H2HeaderLimits): string | null {
+  let size = 0;
+  let fields = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    size += name.length + raw[i + 1]!.length + 32;
+    if (name.charCodeAt(0) !== 58) fields++; // ':'
+  }
+  if (size > limits.maxHeaderSize) {
+    return `is ${size} bytes as HTTP/2 counts a header list, over maxHeaderSize (${limits.maxHeaderSize})`;
+  }
+  if (fields > limits.maxHeaderCount) {
+    return `has ${fields} fields, more than maxHeaderCount (${limits.maxHeaderCount})`;
+  }
+  return null;
+}
 
 /** A server that sets no stream limit gets this many streams per session (as Go's transport does). */
 const UNLIMITED_STREAMS = 1000;
@@ -231,7 +266,8 @@ function onStreamTrailers(
   _flags: number,
   raw: string[],
 ): void {
-  this[STATE].trailers = incomingHeaders(raw);
+  const s = this[STATE];
+  s.conn.onTrailers(s, raw);
 }
 function onStreamEnd(this: TaggedStream): void {
   const s = this[STATE];
@@ -303,7 +339,10 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   /** Exchanges holding a slot while a liveness PING is out. */
   private pending: Exchange[] = [];
   private pinging = false;
+  /** Ready: the server's SETTINGS arrived and it acknowledged ours (see maybeReady). */
   private settingsReceived = false;
+  private remoteSettingsSeen = false;
+  private localSettingsAcked = false;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
   private keepsProcessAlive = true;
@@ -324,11 +363,13 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     private readonly clock: Clock,
     private readonly origin: string,
     settingsTimeout: number,
+    private readonly limits: H2HeaderLimits,
   ) {
     this.createdMono = this.idleSinceMono = clock.monotonicMs();
     this.createdWall = this.idleSinceWall = clock.wallMs();
     this.scheme = socket instanceof TLSSocket ? 'https' : 'http';
     this.onRemoteSettings = this.onRemoteSettings.bind(this);
+    this.onLocalSettings = this.onLocalSettings.bind(this);
     this.onGoaway = this.onGoaway.bind(this);
     this.onSessionError = this.onSessionError.bind(this);
     this.onSessionClose = this.onSessionClose.bind(this);
@@ -343,11 +384,22 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     });
     const session = http2.connect(origin, {
       createConnection: () => socket,
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
+      // The Agent's limits, for node:http2 to enforce as the header block arrives (it resets the
+      // stream with ENHANCE_YOUR_CALM: see failClosedStream). Its pair count includes :status.
+      // The list size is also announced to the server (SETTINGS_MAX_HEADER_LIST_SIZE); node:http2
+      // applies it only to streams opened after the server acknowledged it, so onResponse and
+      // onTrailers check it too.
+      maxHeaderListPairs: Math.max(4, Math.min(MAX_UINT32, Math.floor(limits.maxHeaderCount) + 1)),
+      settings: {
+        enablePush: false,
+        initialWindowSize: STREAM_WINDOW,
+        maxHeaderListSize: Math.min(MAX_UINT32, Math.floor(limits.maxHeaderSize)),
+      },
     });
     this.session = session;
     session.once('connect', onSessionConnect);
     session.on('remoteSettings', this.onRemoteSettings);
+    session.once('localSettings', this.onLocalSettings);
     session.on('goaway', this.onGoaway);
     session.on('error', this.onSessionError);
     session.on('close', this.onSessionClose);
@@ -355,9 +407,12 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       this.settingsTimer = setTimeout(() => {
         this.terminate(
           'error',
-          new ConnectTimeoutError(`no HTTP/2 SETTINGS from ${origin} within ${settingsTimeout} ms`, {
-            origin,
-          }),
+          new ConnectTimeoutError(
+            `no HTTP/2 SETTINGS (or ACK of ours) from ${origin} within ${settingsTimeout} ms`,
+            {
+              origin,
+            },
+          ),
         );
       }, settingsTimeout);
     }
@@ -368,23 +423,54 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     return this.streamLimit < this.refusedCeiling ? this.streamLimit : this.refusedCeiling;
   }
 
+  get streamsWithheld(): boolean {
+    return this.streamLimit === 0 && !this.draining && !this.closed && !this.session.destroyed;
+  }
+
   // ---- session events -------------------------------------------------------------------------
 
   private onRemoteSettings(settings: http2.Settings): void {
     const max = settings.maxConcurrentStreams;
+    const wasWithheld = this.streamLimit === 0;
     this.streamLimit = max === undefined || max > UNLIMITED_STREAMS ? UNLIMITED_STREAMS : max;
     this.refusedCeiling = Number.POSITIVE_INFINITY;
     if (!this.settingsReceived) {
-      this.settingsReceived = true;
-      if (this.settingsTimer !== undefined) clearTimeout(this.settingsTimer);
-      this.settingsTimer = undefined;
+      this.remoteSettingsSeen = true;
+      this.maybeReady();
+      return;
+    }
+    if (wasWithheld && this.streamLimit > 0 && this.active === 0) {
+      // A session the server allowed no streams could not be used: its idle time starts now, when it
+      // can be (the frame just read shows it alive). Else waiters that waited out idleTimeout for the
+      // limit to rise would see it retired as idle the moment it rose.
       this.idleSinceMono = this.clock.monotonicMs();
       this.idleSinceWall = this.clock.wallMs();
-      this.resolveReady();
-      return;
     }
     // The limit may have grown: waiters can have the new slots.
     if (!this.closed && !this.draining && this.active < this.capacity) this.owner.onConnectionReleased(this);
+  }
+
+  /** The server acknowledged our SETTINGS: node:http2 now applies our header list size to new streams. */
+  private onLocalSettings(): void {
+    this.localSettingsAcked = true;
+    this.maybeReady();
+  }
+
+  /**
+   * The session takes streams once the server's SETTINGS are known (its stream limit) and it has
+   * acknowledged ours: node:http2 gives a stream the header list size in force when the stream
+   * opens, so one opened before the ACK would take a header block of any size (a server that sends
+   * 1 MiB of fields gets the whole session failed by nghttp2's CONTINUATION limit, rather than
+   * the one stream reset). Servers send both in their first flight.
+   */
+  private maybeReady(): void {
+    if (this.settingsReceived || !this.remoteSettingsSeen || !this.localSettingsAcked || this.closed) return;
+    this.settingsReceived = true;
+    if (this.settingsTimer !== undefined) clearTimeout(this.settingsTimer);
+    this.settingsTimer = undefined;
+    this.idleSinceMono = this.clock.monotonicMs();
+    this.idleSinceWall = this.clock.wallMs();
+    this.resolveReady();
   }
 
   private onGoaway(code: number, lastStreamId: number): void {
@@ -550,6 +636,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
 
   onInformation(s: H2Stream, headers: IncomingHttpHeaders, raw: string[]): void {
     s.receivedAny = true;
+    if (this.failIfOverLimits(s, raw, 'interim head')) return;
     const status = Number(headers[':status']);
     const ex = s.ex;
     if (status >= 100 && status < 200 && ex.onInformation !== undefined && !s.settled) {
@@ -559,7 +646,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
 
   onResponse(s: H2Stream, headers: IncomingHttpHeaders, raw: string[]): void {
     s.receivedAny = true;
-    if (s.settled) return;
+    if (s.settled || this.failIfOverLimits(s, raw, 'head')) return;
     const status = Number(headers[':status']);
     const now = this.clock.monotonicMs();
     const ex = s.ex;
@@ -589,6 +676,27 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       s.early = null;
       for (let i = 0; i < early.length; i++) this.onData(s, early[i]!);
     }
+  }
+
+  onTrailers(s: H2Stream, raw: string[]): void {
+    if (s.settled || this.failIfOverLimits(s, raw, 'trailer section')) return;
+    s.trailers = incomingHeaders(raw);
+  }
+
+  /**
+   * A header list over the Agent's limits fails its exchange with HeadersOverflowError, as over
+   * HTTP/1.1, but only its stream is reset (CANCEL): the session's other streams go on.
+   */
+  private failIfOverLimits(s: H2Stream, raw: string[], what: string): boolean {
+    const why = headerListOverflow(raw, this.limits);
+    if (why === null) return false;
+    this.failStream(
+      s,
+      new HeadersOverflowError(`response ${what} from ${this.origin} ${why}`, { origin: this.origin }),
+      false,
+      false,
+    );
+    return true;
   }
 
   onData(s: H2Stream, chunk: Buffer): void {
@@ -701,6 +809,17 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       );
     } else if (this.goawayLastStreamId >= 0) {
       err = this.goawayError();
+    } else if (code === NGHTTP2_ENHANCE_YOUR_CALM && !sessionLost && !s.recvDone) {
+      // node:http2 resets a stream with ENHANCE_YOUR_CALM when its header block goes over the
+      // limits we gave it (maxHeaderListPairs, the list size), before any of it is handed to us. A
+      // server's own RST_STREAM with that code looks the same: it is rare, and reported alike.
+      const limits = this.limits;
+      err = new HeadersOverflowError(
+        `response ${s.headDelivered ? 'trailer section' : 'head'} from ${origin} over maxHeaderSize ` +
+          `(${limits.maxHeaderSize} bytes as HTTP/2 counts a header list) or maxHeaderCount ` +
+          `(${limits.maxHeaderCount}): the stream was reset (ENHANCE_YOUR_CALM)`,
+        { origin, cause: s.error },
+      );
     } else if (sessionLost || code === NGHTTP2_NO_ERROR) {
       err = new SocketClosedError(`connection to ${origin} closed`, {
         origin,

@@ -13,7 +13,10 @@ export function createConnection(
   origin: string,
 ): PoolConnection {
   if (dialed.protocol === 'h2') {
-    return new H2Connection(id, dialed.socket, owner, options.clock, origin, options.connectTimeout);
+    return new H2Connection(id, dialed.socket, owner, options.clock, origin, options.connectTimeout, {
+      maxHeaderSize: options.maxHeaderSize,
+      maxHeaderCount: options.maxHeaderCount,
+    });
   }
   return new H1Connection(
     id,

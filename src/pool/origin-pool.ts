@@ -284,6 +284,12 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
         // with room has taken every waiter it could, except those that must have a new connection.
         if (dialing * this.streamLimit >= waiting.size) return;
         if (waiting.newConnectionWaiters === 0 && this.hasFreeSlot()) return;
+        // A session whose server allows no streams for now (SETTINGS_MAX_CONCURRENT_STREAMS 0) is
+        // open, not full: waiters wait for its limit to rise (it reports the rise as a release). One
+        // more session may be dialed meanwhile (the 0 may be that session's alone), never more: a
+        // server that says 0 on every session must not make the pool dial up to the cap (invariant 9).
+        const withheld = this.withheldCount();
+        if (withheld > 0 && withheld + dialing > 1) return;
       } else if (dialing >= waiting.size) {
         return;
       }
@@ -309,6 +315,13 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
   private hasFreeSlot(): boolean {
     for (const c of this.conns) if (!c.closed && c.active < c.capacity) return true;
     return false;
+  }
+
+  /** Open connections whose server allows no exchanges on them for now. */
+  private withheldCount(): number {
+    let n = 0;
+    for (const c of this.conns) if (c.streamsWithheld === true) n++;
+    return n;
   }
 
   /** Closes the least recently used idle connection (for a retry at the cap, or another origin). */
@@ -441,6 +454,12 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
     if (conn.closed || conn.active > 0) return;
     this.readClocks();
     const why = retireReason(conn, this.now, this.options, this.serverIdle.learnedMs);
+    if (why === 'idle-timeout' && conn.streamsWithheld === true && this.waiting.size > 0) {
+      // Idle by the server's choice (it allows no exchanges) while requests wait for its limit to
+      // rise: closing it would only make the pool dial another. Looked at again a full period on.
+      conn.armIdleTimer(idleLimit(conn, this.options.idleTimeout, this.serverIdle.learnedMs));
+      return;
+    }
     if (why !== null) conn.close(why);
     else {
       const left =

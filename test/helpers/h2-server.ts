@@ -51,6 +51,8 @@ export interface H2ServerOptions {
   settings?: http2.Settings;
   /** Default: 200 "ok\n". */
   handler?: H2Handler;
+  /** More node:http2 server options (say, maxSendHeaderBlockLength, to let it send a huge head). */
+  serverOptions?: http2.ServerOptions;
 }
 
 export interface TestH2Server {
@@ -80,7 +82,10 @@ export async function startH2Server(options: H2ServerOptions = {}): Promise<Test
     maxOpenStreams: 0,
     sessions: [],
   };
-  const serverOptions: http2.SecureServerOptions = { settings: options.settings ?? {} };
+  const serverOptions: http2.SecureServerOptions = {
+    ...options.serverOptions,
+    settings: options.settings ?? {},
+  };
   const server = secure
     ? http2.createSecureServer({ ...serverOptions, cert: TEST_CERT, key: TEST_KEY })
     : http2.createServer(serverOptions);
