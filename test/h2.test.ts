@@ -278,6 +278,25 @@ describe('HTTP/2', () => {
     }
   });
 
+  it('a server that allows 0 streams and closes every session soon after: dials back off instead of looping until queueTimeout', async () => {
+    const server = await h2Server({ settings: { maxConcurrentStreams: 0 } });
+    server.server.on('session', (session: http2.ServerHttp2Session) => setTimeout(() => session.close(), 20));
+    const agent = newAgent({ queueTimeout: 1000 });
+    const client = new Client({ agent });
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: 5 }, (_, i) => client.request(`${server.url}/${i}`)),
+      );
+      for (const r of results)
+        assert.equal((r as PromiseRejectedResult).reason?.code, 'WARMPOOL_QUEUE_TIMEOUT');
+      // Without the backoff: a dial every ~20 ms for the whole second (87 sessions measured). With it,
+      // the waits double from 50 ms: 50 + 100 + 200 + 400 ms leave room for about six dials.
+      assert.ok(server.stats.sessionsTotal <= 8, `server saw ${server.stats.sessionsTotal} sessions`);
+    } finally {
+      await agent.close();
+    }
+  });
+
   it('agent.close() lets in-flight streams finish; agent.destroy() fails them with AgentClosedError', async () => {
     const gates: Array<() => void> = [];
     const server = await h2Server({

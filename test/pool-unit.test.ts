@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SocketClosedError } from '../src/errors.js';
 import { EX_DONE, EX_QUEUED, EX_SENT } from '../src/exchange/exchange.js';
+import { DialBackoff } from '../src/pool/dialer.js';
 import { fakePool } from './helpers/fake-pool.js';
 
 test('waiters are served in the order they came, never more dials than maxConnectionsPerOrigin', async () => {
@@ -168,4 +169,19 @@ test('the server idle timeout is learned from idle closes and shown in stats()',
     f.clock.advance(1_000);
   }
   assert.equal(f.pool.stats().serverIdleTimeoutMs, 2_000);
+});
+
+test('DialBackoff: each connection closed unused doubles the wait before the next dial, from 50 ms to 5 s; one that served ends it', () => {
+  const b = new DialBackoff();
+  assert.equal(b.waitMs(0), 0);
+  const waits: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    b.closedUnused(1000);
+    waits.push(b.waitMs(1000));
+  }
+  assert.deepEqual(waits, [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+  assert.equal(b.waitMs(6000), 0, 'the wait is over');
+  b.served();
+  b.closedUnused(7000);
+  assert.equal(b.waitMs(7000), 50, 'a connection that served started the doubling over');
 });

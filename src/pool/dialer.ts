@@ -98,3 +98,38 @@ export class Dialer {
     this.owner.onDialEnded(failure);
   }
 }
+
+/**
+ * Connections that closed, one after another, without carrying a single exchange (a server that
+ * allows no streams and closes every session, or one that accepts and hangs up before anything is
+ * sent): each makes the next dial wait longer, doubling from 50 ms up to 5 s, so that such a server
+ * does not make the pool dial in a loop (DESIGN.md invariant 9). A connection that carries an exchange
+ * ends the run. Time is passed in.
+ */
+export class DialBackoff {
+  private fruitless = 0;
+  private notBefore = 0;
+
+  /** A connection the server closed before it carried anything. */
+  closedUnused(now: number): void {
+    this.fruitless++;
+    this.notBefore = now + Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (this.fruitless - 1));
+  }
+
+  /** A connection carried an exchange: dials go at once again. */
+  served(): void {
+    this.fruitless = 0;
+  }
+
+  get backingOff(): boolean {
+    return this.fruitless !== 0;
+  }
+
+  /** How long the next dial must wait from `now` (0: it may go now). */
+  waitMs(now: number): number {
+    return this.fruitless === 0 || now >= this.notBefore ? 0 : this.notBefore - now;
+  }
+}
+
+const FIRST_BACKOFF_MS = 50;
+const MAX_BACKOFF_MS = 5000;

@@ -1,7 +1,14 @@
 import { AgentClosedError, QueueFullError, QueueTimeoutError, WarmpoolError } from '../errors.js';
 import type { CloseReason, PoolConnection } from '../exchange/connection.js';
 import { EX_LIVENESS, EX_QUEUED, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
-import { type Connector, type DialTimings, type Dialed, Dialer, type DialerOwner } from './dialer.js';
+import {
+  type Connector,
+  DialBackoff,
+  type DialTimings,
+  type Dialed,
+  Dialer,
+  type DialerOwner,
+} from './dialer.js';
 import {
   type Now,
   ageOf,
@@ -68,6 +75,9 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
   private readonly counters = new OriginCounters();
   /** Waiters here need a connection that only the total cap (maxConnections) keeps from opening. */
   private starved = false;
+  /** Dials wait while the server keeps closing connections before they carry anything. */
+  private readonly backoff = new DialBackoff();
+  private backoffTimer: NodeJS.Timeout | undefined = undefined;
   removed = false;
   /**
    * The clocks as last read by readClocks(): one reading serves every decision of one dispatch
@@ -298,6 +308,16 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
         if (waiting.newConnectionWaiters > 0 && this.closeOneIdle('stale')) continue;
         return;
       }
+      if (this.backoff.backingOff) {
+        const wait = this.backoff.waitMs(this.options.clock.monotonicMs());
+        if (wait > 0) {
+          if (this.backoffTimer === undefined) {
+            this.backoffTimer = setTimeout(onBackoffTimer, wait, this);
+            this.backoffTimer.unref();
+          }
+          return;
+        }
+      }
       if (!this.parent.reserveConnection(this)) {
         this.starved = true; // waits for room under maxConnections (see roomWanted)
         return;
@@ -372,6 +392,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
 
   onConnectionReleased(conn: PoolConnection): void {
     if (conn.closed) return;
+    if (conn.requestCount !== 0) this.backoff.served();
     this.serverIdle.answered(conn);
     const waiting = this.waiting;
     // A multiplexed connection with exchanges still open and no waiter to give the slot to needs
@@ -432,6 +453,15 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
     if (!this.conns.delete(conn)) return;
     this.counters.closed[reason]++;
     this.serverIdle.forget(conn);
+    if (
+      conn.requestCount === 0 &&
+      this.waiting.size > 0 &&
+      (reason === 'server-close' || reason === 'error')
+    ) {
+      // Closed by the server while requests waited for it, before it carried one: dialing another at
+      // once would likely meet the same (see DialBackoff).
+      this.backoff.closedUnused(this.options.clock.monotonicMs());
+    }
     if (
       reason === 'server-close' &&
       conn.active === 0 &&
@@ -548,8 +578,18 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
     return this.conns.size === 0 && this.dialer.inFlight === 0 && this.waiting.size === 0;
   }
 
+  /** The backoff timer fired: dial now if waiters still need it. */
+  backoffEnded(): void {
+    this.backoffTimer = undefined;
+    this.openAsNeeded();
+  }
+
   private maybeEmpty(): void {
-    if (this.waiting.size === 0) this.waiting.stopTimer();
+    if (this.waiting.size === 0) {
+      this.waiting.stopTimer();
+      if (this.backoffTimer !== undefined) clearTimeout(this.backoffTimer);
+      this.backoffTimer = undefined;
+    }
     if (this.isEmpty) this.parent.onPoolEmpty(this);
   }
 
@@ -580,4 +620,8 @@ function livenessTurn(pool: OriginPool, conn: PoolConnection, ex: Exchange, firs
     return;
   }
   pool.resumeDeferredSend(conn, ex);
+}
+
+function onBackoffTimer(pool: OriginPool): void {
+  pool.backoffEnded();
 }
