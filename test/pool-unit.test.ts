@@ -172,7 +172,7 @@ test('the server idle timeout is learned from idle closes and shown in stats()',
 });
 
 test('DialBackoff: each connection closed unused doubles the wait before the next dial, from 50 ms to 5 s; one that served ends it', () => {
-  const b = new DialBackoff();
+  const b = new DialBackoff(() => {});
   assert.equal(b.waitMs(0), 0);
   const waits: number[] = [];
   for (let i = 0; i < 9; i++) {

@@ -109,6 +109,33 @@ export class Dialer {
 export class DialBackoff {
   private fruitless = 0;
   private notBefore = 0;
+  private timer: NodeJS.Timeout | undefined = undefined;
+
+  /** `retry` is called when a wait that held a dial back is over. */
+  constructor(private readonly retry: () => void) {}
+
+  /** Must a dial wanted at `now` wait? Then the timer calls `retry` when it may go. */
+  holdsBack(now: number): boolean {
+    const wait = this.waitMs(now);
+    if (wait === 0) return false;
+    if (this.timer === undefined) {
+      this.timer = setTimeout(onBackoffTimer, wait, this);
+      this.timer.unref();
+    }
+    return true;
+  }
+
+  /** Nothing waits for a dial any more. */
+  cancel(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** @internal The timer fired. */
+  fired(): void {
+    this.timer = undefined;
+    this.retry();
+  }
 
   /** A connection the server closed before it carried anything. */
   closedUnused(now: number): void {
@@ -131,5 +158,58 @@ export class DialBackoff {
   }
 }
 
+function onBackoffTimer(backoff: DialBackoff): void {
+  backoff.fired();
+}
+
 const FIRST_BACKOFF_MS = 50;
 const MAX_BACKOFF_MS = 5000;
+
+/** What an origin's pool knows when it decides whether to dial (see decideDial). */
+export interface DialDemand {
+  /** Waiters, and those among them that must have a new connection (safe retries). */
+  waiting: number;
+  newConnectionWaiters: number;
+  /** Dials in flight, and connections open. */
+  dialing: number;
+  open: number;
+  /** maxConnectionsPerOrigin. */
+  max: number;
+  /** Whether the origin's connections carry several exchanges at once; undefined until known. */
+  multiplexed: boolean | undefined;
+  /** Multiplexed: the stream limit the last session announced. */
+  streamLimit: number;
+  /** The open connections (looked at only for a multiplexed origin). */
+  conns: Iterable<PoolConnection>;
+}
+
+/**
+ * Whether the waiters need one more dial now: 'dial'; 'none' (the dials in flight and the
+ * connections open will serve them); or 'at-cap' (maxConnectionsPerOrigin is reached).
+ */
+export function decideDial(d: DialDemand): 'dial' | 'none' | 'at-cap' {
+  if (d.waiting === 0) return 'none';
+  // Until the server's protocol is known, a TLS origin that may choose h2 gets one dial: one
+  // multiplexed session could carry every waiter.
+  if (d.multiplexed === undefined && d.dialing > 0) return 'none';
+  if (d.multiplexed === true) {
+    // Sessions being dialed will carry about as many exchanges as the last one did; a session with
+    // room has taken every waiter it could, except those that must have a new connection.
+    if (d.dialing * d.streamLimit >= d.waiting) return 'none';
+    let freeSlot = false;
+    let withheld = 0;
+    for (const c of d.conns) {
+      if (!c.closed && c.active < c.capacity) freeSlot = true;
+      if (c.streamsWithheld === true) withheld++;
+    }
+    if (d.newConnectionWaiters === 0 && freeSlot) return 'none';
+    // A session whose server allows no streams for now (SETTINGS_MAX_CONCURRENT_STREAMS 0) is open,
+    // not full: waiters wait for its limit to rise (it reports the rise as a release). One more
+    // session may be dialed meanwhile (the 0 may be that session's alone), never more: a server that
+    // says 0 on every session must not make the pool dial up to the cap (invariant 9).
+    if (withheld > 0 && withheld + d.dialing > 1) return 'none';
+  } else if (d.dialing >= d.waiting) {
+    return 'none';
+  }
+  return d.open + d.dialing >= d.max ? 'at-cap' : 'dial';
+}

@@ -4,10 +4,12 @@ import { EX_LIVENESS, EX_QUEUED, type Exchange, type ExchangeAbortTarget } from 
 import {
   type Connector,
   DialBackoff,
+  type DialDemand,
   type DialTimings,
   type Dialed,
   Dialer,
   type DialerOwner,
+  decideDial,
 } from './dialer.js';
 import {
   type Now,
@@ -18,6 +20,7 @@ import {
   retireReason,
   wornOut,
 } from './freshness.js';
+import { type LivenessTurnOwner, LivenessTurns } from './liveness-turn.js';
 import type { ResolvedAgentOptions } from './options.js';
 import { OriginCounters, type OriginStats, originStats } from './origin-stats.js';
 import { ServerIdleTimeout } from './server-idle-timeout.js';
@@ -55,15 +58,15 @@ const waitedUnused = new WeakSet<PoolConnection>();
  * clocks (timers do not fire while a process is frozen): see freshness.ts. The pool never asks which
  * protocol a connection speaks; the connection answers the pool's questions (PoolConnection).
  */
-export class OriginPool implements DialerOwner, ExchangeAbortTarget {
+export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTurnOwner {
   readonly conns = new Set<PoolConnection>();
   private readonly free: PoolConnection[] = [];
   private readonly inFree = new WeakSet<PoolConnection>();
   private readonly waiting = new WaitQueue<Exchange>(() => this.expireWaiters());
   private readonly dialer: Dialer;
   private readonly dialTimings = new WeakMap<PoolConnection, DialTimings>();
-  /** Connections taken by an exchange that waits out its liveness turn (see send()): leased, not idle. */
-  private readonly inLivenessTurn = new Set<PoolConnection>();
+  /** Connections held for an exchange's liveness turn (see send()): leased, not idle. */
+  private readonly livenessTurns = new LivenessTurns(this);
   /** What the server chose last time (ALPN); until known, a TLS origin that may speak h2 gets one dial. */
   protocol: 'http/1.1' | 'h2' | 'unknown';
   /** Whether its connections carry several exchanges at once; undefined until the protocol is known. */
@@ -73,11 +76,12 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
   /** The server's idle timeout as its closes show it (see server-idle-timeout.ts). */
   private readonly serverIdle = new ServerIdleTimeout();
   private readonly counters = new OriginCounters();
+  /** What openAsNeeded() hands decideDial(), refilled on each call. */
+  private readonly demand: DialDemand;
   /** Waiters here need a connection that only the total cap (maxConnections) keeps from opening. */
   private starved = false;
   /** Dials wait while the server keeps closing connections before they carry anything. */
-  private readonly backoff = new DialBackoff();
-  private backoffTimer: NodeJS.Timeout | undefined = undefined;
+  private readonly backoff = new DialBackoff(() => this.openAsNeeded());
   removed = false;
   /**
    * The clocks as last read by readClocks(): one reading serves every decision of one dispatch
@@ -97,6 +101,16 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
     this.protocol = expected;
     this.multiplexed = expected === 'unknown' ? undefined : expected === 'h2';
     this.dialer = new Dialer(this, connect, parent);
+    this.demand = {
+      waiting: 0,
+      newConnectionWaiters: 0,
+      dialing: 0,
+      open: 0,
+      max: options.maxConnectionsPerOrigin,
+      multiplexed: undefined,
+      streamLimit: 0,
+      conns: this.conns,
+    };
   }
 
   private readClocks(): void {
@@ -203,18 +217,16 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
     }
     if (conn.wantsLivenessTurn(fromIdle, idleMs, ex.retrySafe)) {
       // The connection stays leased to `ex` while the loop reads what may have arrived on it (see
-      // livenessTurn for why that may take two turns).
+      // liveness-turn.ts for why that may take two turns).
       ex.moveTo(EX_LIVENESS, this, conn);
-      this.inLivenessTurn.add(conn);
-      setImmediate(livenessTurn, this, conn, ex, true);
+      this.livenessTurns.start(conn, ex);
       return;
     }
     conn.dispatch(ex);
   }
 
   /** Second half of send() for a connection that was given a turn of the loop to report its death. */
-  resumeDeferredSend(conn: PoolConnection, ex: Exchange): void {
-    this.inLivenessTurn.delete(conn);
+  afterLivenessTurn(conn: PoolConnection, ex: Exchange): void {
     if (ex.settled) {
       // Aborted meanwhile: the connection was never used for it.
       this.onConnectionReleased(conn);
@@ -278,46 +290,27 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
 
   // ---- opening connections --------------------------------------------------------------------
 
-  /** Dials as many connections as the waiters need, within the caps. */
+  /** Dials as many connections as the waiters need, within the caps (see decideDial). */
   openAsNeeded(): void {
-    const max = this.options.maxConnectionsPerOrigin;
     const waiting = this.waiting;
+    const demand = this.demand;
     this.starved = false;
     for (;;) {
-      const dialing = this.dialer.inFlight;
       if (waiting.size === 0 || this.parent.closing) return;
-      // Until the server's protocol is known, a TLS origin that may choose h2 gets one dial: one
-      // multiplexed session could carry every waiter.
-      if (this.multiplexed === undefined && dialing > 0) return;
-      if (this.multiplexed === true) {
-        // Sessions being dialed will carry about as many exchanges as the last one did; a session
-        // with room has taken every waiter it could, except those that must have a new connection.
-        if (dialing * this.streamLimit >= waiting.size) return;
-        if (waiting.newConnectionWaiters === 0 && this.hasFreeSlot()) return;
-        // A session whose server allows no streams for now (SETTINGS_MAX_CONCURRENT_STREAMS 0) is
-        // open, not full: waiters wait for its limit to rise (it reports the rise as a release). One
-        // more session may be dialed meanwhile (the 0 may be that session's alone), never more: a
-        // server that says 0 on every session must not make the pool dial up to the cap (invariant 9).
-        const withheld = this.withheldCount();
-        if (withheld > 0 && withheld + dialing > 1) return;
-      } else if (dialing >= waiting.size) {
-        return;
-      }
-      if (this.conns.size + dialing >= max) {
-        // At the cap. A waiter that must have a new connection (a safe retry) may close an idle one.
+      demand.waiting = waiting.size;
+      demand.newConnectionWaiters = waiting.newConnectionWaiters;
+      demand.dialing = this.dialer.inFlight;
+      demand.open = this.conns.size;
+      demand.multiplexed = this.multiplexed;
+      demand.streamLimit = this.streamLimit;
+      const decision = decideDial(demand);
+      if (decision === 'none') return;
+      if (decision === 'at-cap') {
+        // A waiter that must have a new connection (a safe retry) may close an idle one.
         if (waiting.newConnectionWaiters > 0 && this.closeOneIdle('stale')) continue;
         return;
       }
-      if (this.backoff.backingOff) {
-        const wait = this.backoff.waitMs(this.options.clock.monotonicMs());
-        if (wait > 0) {
-          if (this.backoffTimer === undefined) {
-            this.backoffTimer = setTimeout(onBackoffTimer, wait, this);
-            this.backoffTimer.unref();
-          }
-          return;
-        }
-      }
+      if (this.backoff.backingOff && this.backoff.holdsBack(this.options.clock.monotonicMs())) return;
       if (!this.parent.reserveConnection(this)) {
         this.starved = true; // waits for room under maxConnections (see roomWanted)
         return;
@@ -330,18 +323,6 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
   /** Waiters here need a connection that only the total cap (maxConnections) keeps from opening. */
   get waitingForRoom(): boolean {
     return this.starved && this.waiting.size > 0;
-  }
-
-  private hasFreeSlot(): boolean {
-    for (const c of this.conns) if (!c.closed && c.active < c.capacity) return true;
-    return false;
-  }
-
-  /** Open connections whose server allows no exchanges on them for now. */
-  private withheldCount(): number {
-    let n = 0;
-    for (const c of this.conns) if (c.streamsWithheld === true) n++;
-    return n;
   }
 
   /** Closes the least recently used idle connection (for a retry at the cap, or another origin). */
@@ -465,7 +446,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
     if (
       reason === 'server-close' &&
       conn.active === 0 &&
-      (this.inFree.has(conn) || this.inLivenessTurn.has(conn))
+      (this.inFree.has(conn) || this.livenessTurns.has(conn))
     ) {
       // Closed by the server while idle (in the free list, or taken but not yet written on): its
       // idle age then is what the server's idle timeout looks like.
@@ -558,7 +539,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
     // A connection in a liveness turn is leased to a request accepted before close(): it closes
     // when that request is done, like any busy one.
     for (const c of [...this.conns]) {
-      if (c.active === 0 && !this.inLivenessTurn.has(c)) c.close('agent-close');
+      if (c.active === 0 && !this.livenessTurns.has(c)) c.close('agent-close');
     }
     this.maybeEmpty();
   }
@@ -578,17 +559,10 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
     return this.conns.size === 0 && this.dialer.inFlight === 0 && this.waiting.size === 0;
   }
 
-  /** The backoff timer fired: dial now if waiters still need it. */
-  backoffEnded(): void {
-    this.backoffTimer = undefined;
-    this.openAsNeeded();
-  }
-
   private maybeEmpty(): void {
     if (this.waiting.size === 0) {
       this.waiting.stopTimer();
-      if (this.backoffTimer !== undefined) clearTimeout(this.backoffTimer);
-      this.backoffTimer = undefined;
+      this.backoff.cancel();
     }
     if (this.isEmpty) this.parent.onPoolEmpty(this);
   }
@@ -604,24 +578,4 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget {
       this.serverIdle.learnedMs,
     );
   }
-}
-
-/**
- * The liveness turn of send(). Immediates run in the check phase, right after the poll phase that
- * reads sockets. Issued from a timer callback, the first turn follows a poll; issued from an I/O
- * callback (the poll phase itself: a server's request handler, a socket's data, a worker's message,
- * and every promise continuation of those), the first turn ends in that same iteration's check phase
- * with no poll in between, and only the second follows one. A connection that died in the first turn
- * skips the second.
- */
-function livenessTurn(pool: OriginPool, conn: PoolConnection, ex: Exchange, first: boolean): void {
-  if (first && !conn.closed && !ex.settled) {
-    setImmediate(livenessTurn, pool, conn, ex, false);
-    return;
-  }
-  pool.resumeDeferredSend(conn, ex);
-}
-
-function onBackoffTimer(pool: OriginPool): void {
-  pool.backoffEnded();
 }
