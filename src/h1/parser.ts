@@ -22,8 +22,16 @@
 import { SocketClosedError, UnsupportedError } from '../errors.js';
 import type { IncomingHeaders } from '../headers.js';
 import { ChunkedDecoder } from './chunked.js';
-import { hasToken, isChunkedFinal, keepAliveParam, parseContentLength, parseError } from './fields.js';
+import * as fields from './fields.js';
+import { parseError } from './fields.js';
 import { HeadReader } from './head.js';
+
+// Copied into module constants, which optimized code folds in, rather than read through their
+// module cells at each use (see head.ts).
+const hasToken = fields.hasToken;
+const isChunkedFinal = fields.isChunkedFinal;
+const keepAliveParam = fields.keepAliveParam;
+const parseContentLength = fields.parseContentLength;
 
 export interface ResponseHead {
   statusCode: number;
