@@ -12,7 +12,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { OutgoingHeaders } from '../headers.js';
-import { TCHAR } from './parser.js';
+import { TCHAR } from './fields.js';
 
 /** No body and no framing header. */
 export const BODY_NONE = -1;
