@@ -79,6 +79,8 @@ export async function use(): Promise<void> {
   // @ts-expect-error
   void agent.dispatch;
   // @ts-expect-error
+  void agent.submit;
+  // @ts-expect-error
   void agent.reserveConnection;
   // @ts-expect-error
   void agent.releaseConnection;
