@@ -57,12 +57,7 @@ export interface DispatchOptions {
 export interface DispatchHandler {
   onConnect?(abort: (reason?: unknown) => void, context?: object): void;
   onResponseStarted?(): void;
-  onHeaders?(
-    statusCode: number,
-    rawHeaders: Buffer[],
-    resume: () => void,
-    statusText: string,
-  ): unknown;
+  onHeaders?(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): unknown;
   onData?(chunk: Buffer): unknown;
   onComplete?(rawTrailers: Buffer[] | null): void;
   onError?(err: Error): void;
