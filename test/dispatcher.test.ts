@@ -611,3 +611,82 @@ test(
     }
   },
 );
+
+test(
+  'dispatch() with a classic handler: 103 then the head as raw Buffers, pause by returning false, resume(), trailers',
+  {
+    timeout: T,
+  },
+  async () => {
+    const srv = await startHttpServer((req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload' });
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        trailer: 'x-checksum',
+        'x-got': String(req.headers['x-pair']),
+      });
+      res.write('one ');
+      setTimeout(() => {
+        res.write('two');
+        res.addTrailers({ 'x-checksum': 'abc' });
+        res.end();
+      }, 20);
+    });
+    const agent = new Agent();
+    const dispatcher = new WarmpoolDispatcher({ agent });
+    try {
+      const statuses: number[] = [];
+      const chunks: string[] = [];
+      let head: string[] = [];
+      let trailers: string[] = [];
+      let resumeLater: (() => void) | undefined;
+      let pausedAtData = false;
+      await new Promise<void>((resolve, reject) => {
+        dispatcher.dispatch(
+          {
+            origin: new URL(srv.url),
+            path: '/t',
+            method: 'GET',
+            headers: new Map([['x-pair', 'from a Map']]),
+          },
+          {
+            onConnect: (abort) => assert.equal(typeof abort, 'function'),
+            onHeaders: (status, raw, resume) => {
+              statuses.push(status);
+              if (status !== 200) return true;
+              head = raw.map((b) => b.toString('latin1'));
+              resumeLater = resume;
+              return false; // paused: no data until resume()
+            },
+            onData: (chunk) => {
+              pausedAtData = resumeLater !== undefined;
+              chunks.push(chunk.toString());
+              return true;
+            },
+            onComplete: (raw) => {
+              trailers = (raw ?? []).map((b) => b.toString('latin1'));
+              resolve();
+            },
+            onError: reject,
+          },
+        );
+        void waitFor(() => resumeLater !== undefined, 'the head').then(async () => {
+          await sleep(50);
+          assert.deepEqual(chunks, [], 'data arrived while paused');
+          const resume = resumeLater!;
+          resumeLater = undefined;
+          resume();
+        }, reject);
+      });
+      assert.deepEqual(statuses, [103, 200]);
+      assert.ok(!pausedAtData);
+      assert.equal(chunks.join(''), 'one two');
+      assert.equal(head[head.indexOf('x-got') + 1], 'from a Map');
+      assert.equal(head[head.indexOf('content-type') + 1], 'text/plain');
+      assert.deepEqual(trailers, ['x-checksum', 'abc']);
+    } finally {
+      await agent.destroy();
+      await srv.close();
+    }
+  },
+);
