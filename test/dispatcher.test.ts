@@ -17,6 +17,7 @@ import {
   WarmpoolError,
   installGlobalDispatcher,
 } from '../src/index.js';
+import { TEST_CERT, startH2Server } from './helpers/h2-server.js';
 import { startHttpServer } from './helpers/http-server.js';
 import { blockThread } from './helpers/manual-clock.js';
 import { startWorkerFaultServer } from './helpers/worker-server.js';
@@ -684,6 +685,49 @@ test(
       assert.equal(head[head.indexOf('x-got') + 1], 'from a Map');
       assert.equal(head[head.indexOf('content-type') + 1], 'text/plain');
       assert.deepEqual(trailers, ['x-checksum', 'abc']);
+    } finally {
+      await agent.destroy();
+      await srv.close();
+    }
+  },
+);
+
+test(
+  'Node fetch through WarmpoolDispatcher over HTTP/2 (TLS, ALPN h2): several requests on one session',
+  {
+    timeout: T,
+  },
+  async () => {
+    const srv = await startH2Server({
+      handler: (stream, headers) => {
+        stream.respond({ ':status': 200, 'set-cookie': ['a=1', 'b=2'], 'x-path': String(headers[':path']) });
+        stream.end('h2 body');
+      },
+    });
+    const agent = new Agent({ tls: { ca: TEST_CERT } });
+    const dispatcher = new WarmpoolDispatcher({ agent });
+    try {
+      const all = await Promise.all(
+        [1, 2, 3].map(async (i) => {
+          const res = await fetchVia(dispatcher, `${srv.url}/h${i}`);
+          return {
+            path: res.headers.get('x-path'),
+            cookies: res.headers.getSetCookie(),
+            text: await res.text(),
+          };
+        }),
+      );
+      assert.deepEqual(
+        all.map((r) => r.path),
+        ['/h1', '/h2', '/h3'],
+      );
+      for (const r of all) {
+        assert.equal(r.text, 'h2 body');
+        assert.deepEqual(r.cookies, ['a=1', 'b=2']);
+      }
+      const s = stats(agent, srv.url);
+      assert.equal(s.protocol, 'h2');
+      assert.equal(s.created, 1);
     } finally {
       await agent.destroy();
       await srv.close();
