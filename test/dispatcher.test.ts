@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
-import { request as undiciRequest } from 'undici';
+import { interceptors, request as undiciRequest } from 'undici';
 import {
   Agent,
   type DispatchController,
@@ -728,6 +728,39 @@ test(
       const s = stats(agent, srv.url);
       assert.equal(s.protocol, 'h2');
       assert.equal(s.created, 1);
+    } finally {
+      await agent.destroy();
+      await srv.close();
+    }
+  },
+);
+
+test(
+  "compose(): undici's retry interceptor over WarmpoolDispatcher retries a 503 through warmpool",
+  {
+    timeout: T,
+  },
+  async () => {
+    let seen = 0;
+    const srv = await startHttpServer((_req, res) => {
+      seen++;
+      if (seen < 3) {
+        res.statusCode = 503;
+        res.end('busy');
+      } else {
+        res.end('done');
+      }
+    });
+    const agent = new Agent();
+    try {
+      const dispatcher = new WarmpoolDispatcher({ agent }).compose(
+        interceptors.retry({ statusCodes: [503], minTimeout: 1, maxRetries: 5 }),
+      );
+      const res = await undiciRequest(`${srv.url}/r`, { dispatcher: dispatcher as never });
+      assert.equal(res.statusCode, 200);
+      assert.equal(await res.body.text(), 'done');
+      assert.equal(seen, 3);
+      assert.equal(stats(agent, srv.url).requests, 3);
     } finally {
       await agent.destroy();
       await srv.close();

@@ -394,8 +394,14 @@ class Dispatch implements DispatchController {
     this.ended = true;
     this.#body = null;
     this.#owner.ended(this);
-    if (this.#controllerStyle) this.#handler.onResponseEnd?.(this, trailers ?? {});
-    else this.#handler.onComplete?.(trailers === undefined ? NO_TRAILERS : rawFields(trailers));
+    try {
+      if (this.#controllerStyle) this.#handler.onResponseEnd?.(this, trailers ?? {});
+      else this.#handler.onComplete?.(trailers === undefined ? NO_TRAILERS : rawFields(trailers));
+    } catch (err) {
+      // As undici's Request.onComplete: a throw from the last callback goes to onError (undici's
+      // retry interceptor reports a failed attempt so).
+      this.deliverError(err);
+    }
   }
 
   /** The request failed (a WarmpoolError with its code), or was aborted: the handler's onError, once. */
@@ -406,6 +412,10 @@ class Dispatch implements DispatchController {
     this.#body = null;
     if (body !== null && !body.destroyed) body.destroy();
     this.#owner.ended(this);
+    this.deliverError(err);
+  }
+
+  private deliverError(err: unknown): void {
     const h = this.#handler;
     if (this.#controllerStyle) h.onResponseError?.(this, err as Error);
     else h.onError?.(err as Error);
