@@ -152,7 +152,10 @@ export class WarmpoolDispatcher extends EventEmitter {
     d.start();
     if (d.ended) return true;
     const signal = options.signal;
-    if (signal != null) d.watch(signal);
+    if (signal != null) {
+      d.watch(signal);
+      if (d.ended) return true;
+    }
     this.#client.request(url, init).then(
       (res) => d.onResponse(res),
       (err: Error) => d.fail(err),
