@@ -23,3 +23,11 @@ export {
   type KeepAliveModeResult,
   type KeepAliveVerdict,
 } from './probe/keep-alive-probe.js';
+export {
+  WarmpoolDispatcher,
+  installGlobalDispatcher,
+  type WarmpoolDispatcherOptions,
+  type DispatchOptions,
+  type DispatchHandler,
+  type DispatchController,
+} from './adapters/dispatcher.js';

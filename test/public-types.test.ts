@@ -31,7 +31,7 @@ const CONSUMER = `
 import {
   Agent, Client, getGlobalAgent, request, probeKeepAlive, Response, ResponseBody, WarmpoolError,
   HeadersTimeoutError, type AgentStats, type OriginStats, type IncomingHeaders, type ConnectionInfo,
-  type Timings, type InformationalResponse,
+  type Timings, type InformationalResponse, WarmpoolDispatcher, installGlobalDispatcher, type DispatchHandler,
 } from './dist/index.js';
 
 export async function use(): Promise<void> {
@@ -69,6 +69,14 @@ export async function use(): Promise<void> {
     if (err instanceof HeadersTimeoutError) void err.origin;
     if (err instanceof WarmpoolError) void err.code;
   }
+  const dispatcher = new WarmpoolDispatcher({ agent });
+  const handler: DispatchHandler = { onError: (err: Error) => void err.message, onData: () => true };
+  const taken: boolean = dispatcher.dispatch({ origin: 'http://127.0.0.1:1', path: '/', method: 'GET' }, handler);
+  const restore: () => void = installGlobalDispatcher({ agent });
+  restore();
+  void [taken, dispatcher.closed, dispatcher.destroyed];
+  await dispatcher.close();
+  await dispatcher.destroy();
   await agent.destroy();
 
   // The pool's own wiring:
@@ -78,6 +86,10 @@ export async function use(): Promise<void> {
   void agent.knownPool;
   // @ts-expect-error
   void agent.dispatch;
+  // @ts-expect-error
+  void agent.submit;
+  // @ts-expect-error
+  void dispatcher.ended;
   // @ts-expect-error
   void agent.reserveConnection;
   // @ts-expect-error

@@ -183,7 +183,7 @@ export class Client {
       return Promise.reject(err);
     }
     const promise = ex.promise!; // taken before dispatch: the exchange lets go of it once resolved
-    this.agent.dispatch(pool, ex);
+    this.agent.submit(pool, ex);
     return promise;
   }
 }

@@ -32,7 +32,7 @@ export function checkClientOptions(options: unknown): void {
   }
   const o = options as Record<string, unknown>;
   if (o.baseUrl !== undefined && typeof o.baseUrl !== 'string') fail('baseUrl', 'a string', o.baseUrl);
-  if (o.agent !== undefined && typeof (o.agent as { dispatch?: unknown } | null)?.dispatch !== 'function') {
+  if (o.agent !== undefined && typeof (o.agent as { submit?: unknown } | null)?.submit !== 'function') {
     fail('agent', 'an Agent', o.agent);
   }
   checkCommon(o);

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import type { DialTarget, TlsOptions } from '../dial/dial.js';
 import { TlsSessionCache } from '../dial/tls-session-cache.js';
-import { AgentClosedError } from '../errors.js';
+import { AgentClosedError, InvalidArgumentError } from '../errors.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { socketConnector } from './dialer.js';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options.js';
@@ -198,8 +198,11 @@ export class Agent {
     };
   }
 
-  /** @internal Queues or sends an exchange. */
-  dispatch(pool: OriginPool, ex: Exchange): void {
+  /**
+   * @internal Queues or sends an exchange. Not named `dispatch`: that name belongs to undici's
+   * Dispatcher contract, which an Agent does not implement (see dispatch() below).
+   */
+  submit(pool: OriginPool, ex: Exchange): void {
     if (pool.removed) pool = this.readopt(pool);
     pool.dispatch(ex);
   }
@@ -275,6 +278,23 @@ export class Agent {
   }
 
   // ---- public -----------------------------------------------------------------------------------
+
+  /**
+   * @internal A guard, not an API: an Agent is not an undici Dispatcher. Passed as `dispatcher` to
+   * Node's fetch or to undici it is called here, and fails with an error that says what to pass
+   * instead (`new WarmpoolDispatcher({ agent })`): through the handler's onError when it has one (fetch
+   * rejects with TypeError('fetch failed') and this as the cause), else thrown. Out of the published
+   * types, so nobody calls it on purpose.
+   */
+  dispatch(_options: unknown, handler?: unknown): boolean {
+    const err = new InvalidArgumentError(
+      'a warmpool Agent is not an undici Dispatcher: pass `new WarmpoolDispatcher({ agent })` as the dispatcher',
+    );
+    const onError = (handler as { onError?: unknown } | null | undefined)?.onError;
+    if (typeof onError !== 'function') throw err;
+    onError.call(handler, err);
+    return false;
+  }
 
   /** Per-origin gauges and counters. */
   stats(): AgentStats {
