@@ -597,11 +597,14 @@ test(
     timeout: 30_000,
   },
   async (t) => {
-    const viaNode = await staleBurst(undefined);
+    // Every run on the development machine lost 1 to 7 of the 16 through Node's own dispatcher
+    // ('other side closed'), often just 1: up to three rounds, so that the one assertion about Node's
+    // dispatcher (that the scenario does catch it out) does not hang on one lucky round.
+    let viaNode = await staleBurst(undefined);
+    for (let round = 1; round < 3 && viaNode.failed === 0; round++) viaNode = await staleBurst(undefined);
     t.diagnostic(
       `through Node's default dispatcher: ${viaNode.failed} of 16 failed ${viaNode.errors[0] ?? ''}`,
     );
-    // Every run on the development machine (Node 20) lost 1 to 7 of the 16 ('other side closed').
     assert.ok(viaNode.failed > 0, "the scenario did not catch Node's own dispatcher out");
     const agent = new Agent();
     try {
