@@ -54,43 +54,16 @@ import {
 } from '../response/abandoned-body.js';
 import type { BodySource, ResponseBody } from '../response/body.js';
 import { ReusableTimer } from '../reusable-timer.js';
+import {
+  type H2HeaderLimits,
+  headerListOverflow,
+  nodeHeaderLimits,
+  overLimitsResetMessage,
+} from './header-limits.js';
 import { incomingHeaders, requestHeaders } from './headers.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } =
   http2.constants;
-
-/** The largest value a SETTINGS parameter or node:http2's pair limit can hold. */
-const MAX_UINT32 = 0xffff_ffff;
-
-/** The Agent's limits on a response head or trailer section (maxHeaderSize, maxHeaderCount). */
-export interface H2HeaderLimits {
-  maxHeaderSize: number;
-  maxHeaderCount: number;
-}
-
-/**
- * How a received header list (node:http2's raw block: name, value, ...) is over `limits`, or null.
- * Its size is counted as RFC 9113 §6.5.2 counts SETTINGS_MAX_HEADER_LIST_SIZE, and as node:http2
- * does: name + value + 32 octets per field, pseudo-headers included (node:http2 hands over values
- * as one-byte strings: a length is a byte count). Fields are counted as over HTTP/1.1: the
- * pseudo-header (:status) is not one.
- */
-function headerListOverflow(raw: string[], limits: H2HeaderLimits): string | null {
-  let size = 0;
-  let fields = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    size += name.length + raw[i + 1]!.length + 32;
-    if (name.charCodeAt(0) !== 58) fields++; // ':'
-  }
-  if (size > limits.maxHeaderSize) {
-    return `is ${size} bytes as HTTP/2 counts a header list, over maxHeaderSize (${limits.maxHeaderSize})`;
-  }
-  if (fields > limits.maxHeaderCount) {
-    return `has ${fields} fields, more than maxHeaderCount (${limits.maxHeaderCount})`;
-  }
-  return null;
-}
 
 /** A server that sets no stream limit gets this many streams per session (as Go's transport does). */
 const UNLIMITED_STREAMS = 1000;
@@ -382,6 +355,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       this.resolveReady = resolve;
       this.rejectReady = reject;
     });
+    const { maxHeaderListPairs, maxHeaderListSize } = nodeHeaderLimits(limits);
     const session = http2.connect(origin, {
       createConnection: () => socket,
       // The Agent's limits, for node:http2 to enforce as the header block arrives (it resets the
@@ -389,12 +363,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       // The list size is also announced to the server (SETTINGS_MAX_HEADER_LIST_SIZE); node:http2
       // applies it only to streams opened after the server acknowledged it, so onResponse and
       // onTrailers check it too.
-      maxHeaderListPairs: Math.max(4, Math.min(MAX_UINT32, Math.floor(limits.maxHeaderCount) + 1)),
-      settings: {
-        enablePush: false,
-        initialWindowSize: STREAM_WINDOW,
-        maxHeaderListSize: Math.min(MAX_UINT32, Math.floor(limits.maxHeaderSize)),
-      },
+      maxHeaderListPairs,
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW, maxHeaderListSize },
     });
     this.session = session;
     session.once('connect', onSessionConnect);
@@ -811,15 +781,12 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       err = this.goawayError();
     } else if (code === NGHTTP2_ENHANCE_YOUR_CALM && !sessionLost && !s.recvDone) {
       // node:http2 resets a stream with ENHANCE_YOUR_CALM when its header block goes over the
-      // limits we gave it (maxHeaderListPairs, the list size), before any of it is handed to us. A
-      // server's own RST_STREAM with that code looks the same: it is rare, and reported alike.
-      const limits = this.limits;
-      err = new HeadersOverflowError(
-        `response ${s.headDelivered ? 'trailer section' : 'head'} from ${origin} over maxHeaderSize ` +
-          `(${limits.maxHeaderSize} bytes as HTTP/2 counts a header list) or maxHeaderCount ` +
-          `(${limits.maxHeaderCount}): the stream was reset (ENHANCE_YOUR_CALM)`,
-        { origin, cause: s.error },
-      );
+      // limits we gave it (maxHeaderListPairs, the list size): see overLimitsResetMessage.
+      const what = s.headDelivered ? 'trailer section' : 'head';
+      err = new HeadersOverflowError(overLimitsResetMessage(origin, what, this.limits), {
+        origin,
+        cause: s.error,
+      });
     } else if (sessionLost || code === NGHTTP2_NO_ERROR) {
       err = new SocketClosedError(`connection to ${origin} closed`, {
         origin,
