@@ -61,18 +61,13 @@ import {
   overLimitsResetMessage,
 } from './header-limits.js';
 import { incomingHeaders, requestHeaders } from './headers.js';
+import { type LivenessOwner, LivenessPing, needsLivenessCheck } from './liveness.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } =
   http2.constants;
 
 /** A server that sets no stream limit gets this many streams per session (as Go's transport does). */
 const UNLIMITED_STREAMS = 1000;
-/** Sessions idle at least this long are PINGed before reuse. */
-const PING_AFTER_IDLE_MS = 1000;
-/** ...and so are sessions whose idle age the two clocks disagree on by this much (a freeze, a step). */
-const CLOCK_DISAGREEMENT_MS = 250;
-/** A PING unanswered this long means the session is dead. */
-const PING_TIMEOUT_MS = 2000;
 /** Times an exchange may be replayed after GOAWAY; a lone REFUSED_STREAM is replayed once. */
 const MAX_GOAWAY_REPLAYS = 3;
 /**
@@ -275,7 +270,7 @@ function onSessionConnect(this: ClientHttp2Session): void {
   }
 }
 
-export class H2Connection implements PoolConnection, ExchangeAbortTarget {
+export class H2Connection implements PoolConnection, ExchangeAbortTarget, LivenessOwner {
   readonly protocol = 'h2' as const;
   readonly multiplexed = true;
   active = 0;
@@ -309,9 +304,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
    * the rare lookup by exchange (abort) saves.
    */
   private readonly streams: H2Stream[] = [];
-  /** Exchanges holding a slot while a liveness PING is out. */
-  private pending: Exchange[] = [];
-  private pinging = false;
+  /** Exchanges hold a slot here while a liveness PING is out. */
+  private readonly liveness: LivenessPing;
   /** Ready: the server's SETTINGS arrived and it acknowledged ours (see maybeReady). */
   private settingsReceived = false;
   private remoteSettingsSeen = false;
@@ -326,7 +320,6 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
   private streamTimer: NodeJS.Timeout | undefined = undefined;
   private streamTimerAt = 0;
   private readonly idleTimer: ReusableTimer;
-  private pingTimer: NodeJS.Timeout | undefined = undefined;
   private settingsTimer: NodeJS.Timeout | undefined = undefined;
 
   constructor(
@@ -346,8 +339,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     this.onGoaway = this.onGoaway.bind(this);
     this.onSessionError = this.onSessionError.bind(this);
     this.onSessionClose = this.onSessionClose.bind(this);
-    this.onPong = this.onPong.bind(this);
-    this.onPingTimeout = this.onPingTimeout.bind(this);
+    this.liveness = new LivenessPing(this);
     this.onStreamTimer = this.onStreamTimer.bind(this);
     this.onIdleTimer = this.onIdleTimer.bind(this);
     this.idleTimer = new ReusableTimer(this.onIdleTimer);
@@ -451,7 +443,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     this.draining = true;
     this.drainReason = 'server-close';
     // Exchanges waiting on a PING were never sent: they go elsewhere now.
-    if (this.pending.length > 0) this.resendPending(this.goawayError());
+    if (this.liveness.holding > 0) this.resendHeld(this.goawayError());
     if (this.active === 0) {
       this.terminate('server-close', undefined);
       return;
@@ -491,34 +483,27 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     this.active++;
     this.requestCount++;
     if (wasIdle && !this.keepsProcessAlive) this.setKeepsProcessAlive(true);
-    if (this.pinging) {
+    if (this.liveness.pinging) {
       this.holdForPing(ex);
       return;
     }
-    if (wasIdle && this.needsLivenessCheck(ex)) {
+    // Timed by the clocks the pool read for this dispatch, in this same call.
+    if (
+      wasIdle &&
+      needsLivenessCheck(ex.dispatchedAt - this.idleSinceMono, ex.dispatchedWall - this.idleSinceWall)
+    ) {
       this.holdForPing(ex);
-      this.ping();
+      this.liveness.send(this.session);
       return;
     }
     // The pool read the clock for this dispatch a moment ago (in this same call): that is when it was sent.
     this.startStream(ex, ex.dispatchedAt);
   }
 
-  /**
-   * Idle long enough to be at risk, or the clocks disagree on how long (DESIGN.md invariant 4). Timed
-   * by the clocks the pool read for this dispatch, in this same call.
-   */
-  private needsLivenessCheck(ex: Exchange): boolean {
-    const mono = ex.dispatchedAt - this.idleSinceMono;
-    const wall = ex.dispatchedWall - this.idleSinceWall;
-    const gap = mono > wall ? mono - wall : wall - mono;
-    return mono >= PING_AFTER_IDLE_MS || wall >= PING_AFTER_IDLE_MS || gap >= CLOCK_DISAGREEMENT_MS;
-  }
-
   /** The exchange waits, on this session, for its PING's answer: its liveness turn. */
   private holdForPing(ex: Exchange): void {
     ex.moveTo(EX_LIVENESS, this, this);
-    this.pending.push(ex);
+    this.liveness.hold(ex);
   }
 
   /** Opens the exchange's stream; `now` is a monotonic reading taken in this same turn. */
@@ -931,9 +916,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
         return;
       }
     }
-    const i = this.pending.indexOf(ex);
-    if (i !== -1) {
-      this.pending.splice(i, 1);
+    if (this.liveness.drop(ex)) {
       this.active--;
       ex.reject(err);
       this.slotFreed();
@@ -944,57 +927,25 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
 
   // ---- liveness -------------------------------------------------------------------------------
 
-  private ping(): void {
-    this.pinging = true;
-    let sent = false;
-    let failure: unknown;
-    try {
-      sent = this.session.ping(this.onPong);
-    } catch (err) {
-      failure = err;
-    }
-    if (!sent) {
-      this.onPong((failure as Error | undefined) ?? new Error('PING not sent'));
-      return;
-    }
-    this.pingTimer = setTimeout(this.onPingTimeout, PING_TIMEOUT_MS);
-    this.pingTimer.unref();
-  }
-
-  private onPingTimeout(): void {
-    this.pingTimer = undefined;
-    this.onPong(new Error(`no PING answer within ${PING_TIMEOUT_MS} ms`));
-  }
-
-  private onPong(err: Error | null): void {
-    if (!this.pinging || this.closed) return;
-    this.pinging = false;
-    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
-    this.pingTimer = undefined;
-    if (err !== null) {
-      this.terminate(
-        'stale',
-        new SocketClosedError(`HTTP/2 session to ${this.origin} failed its liveness check: ${err.message}`, {
-          origin: this.origin,
-          cause: err,
-        }),
-      );
-      return;
-    }
-    const pending = this.pending;
-    this.pending = [];
+  onPingAnswered(held: Exchange[]): void {
     const now = this.clock.monotonicMs();
-    for (const ex of pending) this.startStream(ex, now);
+    for (const ex of held) this.startStream(ex, now);
+  }
+
+  onPingFailed(err: Error): void {
+    if (this.closed) return;
+    this.terminate(
+      'stale',
+      new SocketClosedError(`HTTP/2 session to ${this.origin} failed its liveness check: ${err.message}`, {
+        origin: this.origin,
+        cause: err,
+      }),
+    );
   }
 
   /** Exchanges that waited on a PING were never sent: the pool sends them elsewhere. */
-  private resendPending(err: Error): void {
-    const pending = this.pending;
-    this.pending = [];
-    this.pinging = false;
-    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
-    this.pingTimer = undefined;
-    for (const ex of pending) {
+  private resendHeld(err: Error): void {
+    for (const ex of this.liveness.stop()) {
       this.active--;
       this.owner.resend(ex, err, false);
     }
@@ -1055,7 +1006,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       this.failStream(s, err, false, false);
     }
     // A stream timed out: the whole session may be dead. Check, so the others do not wait as long.
-    if (!this.closed && !this.pinging && !this.draining) this.ping();
+    if (!this.closed && !this.liveness.pinging && !this.draining) this.liveness.send(this.session);
   }
 
   /**
@@ -1112,10 +1063,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
       return;
     }
     // Streams in flight finish; no new ones start here.
-    if (this.pending.length > 0) {
-      this.resendPending(
-        new SocketClosedError(`connection to ${this.origin} closed`, { origin: this.origin }),
-      );
+    if (this.liveness.holding > 0) {
+      this.resendHeld(new SocketClosedError(`connection to ${this.origin} closed`, { origin: this.origin }));
       if (this.active === 0) {
         this.terminate(reason, undefined);
         return;
@@ -1137,14 +1086,12 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     if (this.closed) return;
     this.closed = true;
     this.closeError = err;
-    for (const t of [this.streamTimer, this.pingTimer, this.settingsTimer]) {
+    for (const t of [this.streamTimer, this.settingsTimer]) {
       if (t !== undefined) clearTimeout(t);
     }
-    this.streamTimer = this.pingTimer = this.settingsTimer = undefined;
+    this.streamTimer = this.settingsTimer = undefined;
     this.idleTimer.clear();
-    const pending = this.pending;
-    this.pending = [];
-    this.pinging = false;
+    const held = this.liveness.stop();
     if (!this.session.destroyed) {
       // With streams open and an error to give them, destroy with it: node:http2 then errors the
       // streams instead of ending them as if complete.
@@ -1167,7 +1114,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget {
     this.owner.onConnectionClosed(this, reason);
     const resendErr =
       err ?? new SocketClosedError(`connection to ${this.origin} closed`, { origin: this.origin });
-    for (const ex of pending) {
+    for (const ex of held) {
       this.active--;
       this.owner.resend(ex, resendErr, false);
     }
