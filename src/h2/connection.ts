@@ -62,6 +62,7 @@ import {
 } from './header-limits.js';
 import { incomingHeaders, requestHeaders } from './headers.js';
 import { type LivenessOwner, LivenessPing, needsLivenessCheck } from './liveness.js';
+import { DeadlineTimer, ProcessRef } from './timers.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } =
   http2.constants;
@@ -257,10 +258,6 @@ function onStreamClose(this: TaggedStream): void {
   s.conn.onStreamClose(s);
 }
 
-function applyDeferredUnref(conn: H2Connection): void {
-  conn.onUnrefTurn();
-}
-
 /** The session window is set once the session is up (node:http2 refuses it before). */
 function onSessionConnect(this: ClientHttp2Session): void {
   try {
@@ -312,13 +309,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
   private localSettingsAcked = false;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
-  private keepsProcessAlive = true;
-  /** What the socket was last told (see setKeepsProcessAlive). */
-  private socketRefd = true;
-  private unrefScheduled = false;
-
-  private streamTimer: NodeJS.Timeout | undefined = undefined;
-  private streamTimerAt = 0;
+  private readonly processRef: ProcessRef;
+  private readonly deadlines: DeadlineTimer;
   private readonly idleTimer: ReusableTimer;
   private settingsTimer: NodeJS.Timeout | undefined = undefined;
 
@@ -340,9 +332,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     this.onSessionError = this.onSessionError.bind(this);
     this.onSessionClose = this.onSessionClose.bind(this);
     this.liveness = new LivenessPing(this);
-    this.onStreamTimer = this.onStreamTimer.bind(this);
-    this.onIdleTimer = this.onIdleTimer.bind(this);
-    this.idleTimer = new ReusableTimer(this.onIdleTimer);
+    this.deadlines = new DeadlineTimer(clock, this.onDeadline.bind(this));
+    this.idleTimer = new ReusableTimer(this.onIdleTimer.bind(this));
     this.ready = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -359,6 +350,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW, maxHeaderListSize },
     });
     this.session = session;
+    this.processRef = new ProcessRef(session);
     session.once('connect', onSessionConnect);
     session.on('remoteSettings', this.onRemoteSettings);
     session.once('localSettings', this.onLocalSettings);
@@ -482,7 +474,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     const wasIdle = this.active === 0;
     this.active++;
     this.requestCount++;
-    if (wasIdle && !this.keepsProcessAlive) this.setKeepsProcessAlive(true);
+    if (wasIdle && !this.processRef.keepsProcessAlive) this.processRef.set(true);
     if (this.liveness.pinging) {
       this.holdForPing(ex);
       return;
@@ -555,7 +547,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
         void this.sendBody(s);
       }
     }
-    if (ex.headersTimeout > 0) this.armStreamTimer(now + ex.headersTimeout);
+    if (ex.headersTimeout > 0) this.deadlines.arm(now + ex.headersTimeout);
   }
 
   /** Streams a request body with backpressure, while the response may already be streaming back. */
@@ -625,7 +617,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
       now,
       length,
     );
-    if (ex.bodyTimeout > 0) this.armStreamTimer(now + ex.bodyTimeout);
+    if (ex.bodyTimeout > 0) this.deadlines.arm(now + ex.bodyTimeout);
     const early = s.early;
     if (early !== null) {
       s.early = null;
@@ -889,7 +881,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     const ex = s.ex;
     if (ex.bodyTimeout > 0) {
       s.lastActivity = this.clock.monotonicMs();
-      this.armStreamTimer(s.lastActivity + ex.bodyTimeout);
+      this.deadlines.arm(s.lastActivity + ex.bodyTimeout);
     }
     s.stream.resume();
   }
@@ -953,23 +945,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
 
   // ---- timers ---------------------------------------------------------------------------------
 
-  /**
-   * One timer per session for every stream's headers and body timeouts, armed for the earliest
-   * deadline; each firing scans the open streams (at most the stream limit) and re-arms.
-   */
-  private armStreamTimer(at: number): void {
-    if (this.streamTimer !== undefined) {
-      if (this.streamTimerAt <= at) return;
-      clearTimeout(this.streamTimer);
-    }
-    this.streamTimerAt = at;
-    const ms = at - this.clock.monotonicMs();
-    this.streamTimer = setTimeout(this.onStreamTimer, ms > 1 ? ms : 1);
-    this.streamTimer.unref(); // an open stream keeps the session (and the process) alive
-  }
-
-  private onStreamTimer(): void {
-    this.streamTimer = undefined;
+  /** The earliest stream deadline passed: fail the streams past theirs, and re-arm for the next. */
+  private onDeadline(): void {
     if (this.closed) return;
     const now = this.clock.monotonicMs();
     let next = Number.POSITIVE_INFINITY;
@@ -992,7 +969,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
         next = deadline;
       }
     }
-    if (next !== Number.POSITIVE_INFINITY) this.armStreamTimer(next);
+    if (next !== Number.POSITIVE_INFINITY) this.deadlines.arm(next);
     if (expired === null) return;
     for (const s of expired) {
       const ex = s.ex;
@@ -1024,36 +1001,9 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
 
   // ---- closing --------------------------------------------------------------------------------
 
-  /**
-   * An idle session must not keep the process alive, one with streams open must. Over TLS each
-   * ref()/unref() goes through node's TLS method proxy, about 2 µs a pair in the h2 profile, paid on
-   * every request at one stream at a time. So ref() is immediate, and unref() waits for the end of
-   * the loop turn: a session handed its next request within the turn (the caller's await on the
-   * body) is never unref'd.
-   */
+  /** See ProcessRef: ref() at once, unref() at the end of the loop turn. */
   setKeepsProcessAlive(on: boolean): void {
-    this.keepsProcessAlive = on;
-    if (on) {
-      if (!this.socketRefd) this.applyProcessRef();
-    } else if (this.socketRefd && !this.unrefScheduled) {
-      this.unrefScheduled = true;
-      setImmediate(applyDeferredUnref, this);
-    }
-  }
-
-  /** The loop turn in which the session went idle is over. */
-  onUnrefTurn(): void {
-    this.unrefScheduled = false;
-    this.applyProcessRef();
-  }
-
-  /** Makes the socket's ref state what `keepsProcessAlive` asks for. */
-  private applyProcessRef(): void {
-    const on = this.keepsProcessAlive;
-    if (on === this.socketRefd || this.session.destroyed) return;
-    this.socketRefd = on;
-    if (on) this.session.ref();
-    else this.session.unref();
+    this.processRef.set(on);
   }
 
   close(reason: CloseReason): void {
@@ -1086,10 +1036,9 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     if (this.closed) return;
     this.closed = true;
     this.closeError = err;
-    for (const t of [this.streamTimer, this.settingsTimer]) {
-      if (t !== undefined) clearTimeout(t);
-    }
-    this.streamTimer = this.settingsTimer = undefined;
+    this.deadlines.clear();
+    if (this.settingsTimer !== undefined) clearTimeout(this.settingsTimer);
+    this.settingsTimer = undefined;
     this.idleTimer.clear();
     const held = this.liveness.stop();
     if (!this.session.destroyed) {
