@@ -54,32 +54,17 @@ import {
 } from '../response/abandoned-body.js';
 import type { BodySource, ResponseBody } from '../response/body.js';
 import { ReusableTimer } from '../reusable-timer.js';
-import {
-  type H2HeaderLimits,
-  headerListOverflow,
-  nodeHeaderLimits,
-  overLimitsResetMessage,
-} from './header-limits.js';
+import { type H2HeaderLimits, headerListOverflow, overLimitsResetMessage } from './header-limits.js';
 import { incomingHeaders, requestHeaders } from './headers.js';
 import { type LivenessOwner, LivenessPing, needsLivenessCheck } from './liveness.js';
+import { SessionSettings, openSession } from './session.js';
 import { DeadlineTimer, ProcessRef } from './timers.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } =
   http2.constants;
 
-/** A server that sets no stream limit gets this many streams per session (as Go's transport does). */
-const UNLIMITED_STREAMS = 1000;
 /** Times an exchange may be replayed after GOAWAY; a lone REFUSED_STREAM is replayed once. */
 const MAX_GOAWAY_REPLAYS = 3;
-/**
- * Flow-control windows we grant. HTTP/2's default, 65 535 bytes per stream and per session, makes a
- * server stop one byte short of a 64 KiB body and wait a round trip for our WINDOW_UPDATE, and lets
- * a session carry 64 KiB in flight across all its streams. A stream's window is also the most a
- * paused body (its reader not reading) can have buffered beyond its highWaterMark.
- */
-const STREAM_WINDOW = 256 * 1024;
-const SESSION_WINDOW = 8 * 1024 * 1024;
-
 const ERROR_NAMES = [
   'NO_ERROR',
   'PROTOCOL_ERROR',
@@ -258,15 +243,6 @@ function onStreamClose(this: TaggedStream): void {
   s.conn.onStreamClose(s);
 }
 
-/** The session window is set once the session is up (node:http2 refuses it before). */
-function onSessionConnect(this: ClientHttp2Session): void {
-  try {
-    this.setLocalWindowSize(SESSION_WINDOW);
-  } catch {
-    // the session is already closing: nothing to widen
-  }
-}
-
 export class H2Connection implements PoolConnection, ExchangeAbortTarget, LivenessOwner {
   readonly protocol = 'h2' as const;
   readonly multiplexed = true;
@@ -283,15 +259,10 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
 
   private readonly session: ClientHttp2Session;
   private readonly scheme: 'https' | 'http';
-  /** The server's SETTINGS_MAX_CONCURRENT_STREAMS. */
-  private streamLimit = 100;
-  /** After a lone REFUSED_STREAM: at most this many streams until the server's next SETTINGS. */
-  private refusedCeiling = Number.POSITIVE_INFINITY;
+  private readonly settings = new SessionSettings();
   /** No new streams: GOAWAY arrived, or close() was asked while streams were open. */
   private draining = false;
   private drainReason: CloseReason = 'server-close';
-  private goawayLastStreamId = -1;
-  private goawayCode = NGHTTP2_NO_ERROR;
   private sessionError: Error | undefined = undefined;
   /** The error open streams fail with when we ended the session ourselves. */
   private closeError: Error | undefined = undefined;
@@ -303,10 +274,6 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
   private readonly streams: H2Stream[] = [];
   /** Exchanges hold a slot here while a liveness PING is out. */
   private readonly liveness: LivenessPing;
-  /** Ready: the server's SETTINGS arrived and it acknowledged ours (see maybeReady). */
-  private settingsReceived = false;
-  private remoteSettingsSeen = false;
-  private localSettingsAcked = false;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
   private readonly processRef: ProcessRef;
@@ -338,20 +305,9 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
       this.resolveReady = resolve;
       this.rejectReady = reject;
     });
-    const { maxHeaderListPairs, maxHeaderListSize } = nodeHeaderLimits(limits);
-    const session = http2.connect(origin, {
-      createConnection: () => socket,
-      // The Agent's limits, for node:http2 to enforce as the header block arrives (it resets the
-      // stream with ENHANCE_YOUR_CALM: see failClosedStream). Its pair count includes :status.
-      // The list size is also announced to the server (SETTINGS_MAX_HEADER_LIST_SIZE); node:http2
-      // applies it only to streams opened after the server acknowledged it, so onResponse and
-      // onTrailers check it too.
-      maxHeaderListPairs,
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW, maxHeaderListSize },
-    });
+    const session = openSession(origin, socket, limits);
     this.session = session;
     this.processRef = new ProcessRef(session);
-    session.once('connect', onSessionConnect);
     session.on('remoteSettings', this.onRemoteSettings);
     session.once('localSettings', this.onLocalSettings);
     session.on('goaway', this.onGoaway);
@@ -374,63 +330,48 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
 
   get capacity(): number {
     if (this.draining || this.closed || this.session.destroyed) return 0;
-    return this.streamLimit < this.refusedCeiling ? this.streamLimit : this.refusedCeiling;
+    return this.settings.limit;
   }
 
   get streamsWithheld(): boolean {
-    return this.streamLimit === 0 && !this.draining && !this.closed && !this.session.destroyed;
+    return this.settings.streamLimit === 0 && !this.draining && !this.closed && !this.session.destroyed;
   }
 
   // ---- session events -------------------------------------------------------------------------
 
   private onRemoteSettings(settings: http2.Settings): void {
-    const max = settings.maxConcurrentStreams;
-    const wasWithheld = this.streamLimit === 0;
-    this.streamLimit = max === undefined || max > UNLIMITED_STREAMS ? UNLIMITED_STREAMS : max;
-    this.refusedCeiling = Number.POSITIVE_INFINITY;
-    if (!this.settingsReceived) {
-      this.remoteSettingsSeen = true;
+    const wasWithheld = this.settings.onRemote(settings.maxConcurrentStreams);
+    if (!this.settings.ready) {
       this.maybeReady();
       return;
     }
-    if (wasWithheld && this.streamLimit > 0 && this.active === 0) {
+    if (wasWithheld && this.settings.streamLimit > 0 && this.active === 0) {
       // A session the server allowed no streams could not be used: its idle time starts now, when it
       // can be (the frame just read shows it alive). Else waiters that waited out idleTimeout for the
       // limit to rise would see it retired as idle the moment it rose.
-      this.idleSinceMono = this.clock.monotonicMs();
-      this.idleSinceWall = this.clock.wallMs();
+      this.markIdle();
     }
     // The limit may have grown: waiters can have the new slots.
     if (!this.closed && !this.draining && this.active < this.capacity) this.owner.onConnectionReleased(this);
   }
 
-  /** The server acknowledged our SETTINGS: node:http2 now applies our header list size to new streams. */
   private onLocalSettings(): void {
-    this.localSettingsAcked = true;
+    this.settings.onLocalAcked();
     this.maybeReady();
   }
 
-  /**
-   * The session takes streams once the server's SETTINGS are known (its stream limit) and it has
-   * acknowledged ours: node:http2 gives a stream the header list size in force when the stream
-   * opens, so one opened before the ACK would take a header block of any size (a server that sends
-   * 1 MiB of fields gets the whole session failed by nghttp2's CONTINUATION limit, rather than
-   * the one stream reset). Servers send both in their first flight.
-   */
+  /** Ready for streams once the server's SETTINGS and its ACK of ours are in (SessionSettings). */
   private maybeReady(): void {
-    if (this.settingsReceived || !this.remoteSettingsSeen || !this.localSettingsAcked || this.closed) return;
-    this.settingsReceived = true;
+    if (this.closed || !this.settings.becomeReady()) return;
     if (this.settingsTimer !== undefined) clearTimeout(this.settingsTimer);
     this.settingsTimer = undefined;
-    this.idleSinceMono = this.clock.monotonicMs();
-    this.idleSinceWall = this.clock.wallMs();
+    this.markIdle();
     this.resolveReady();
   }
 
   private onGoaway(code: number, lastStreamId: number): void {
     if (this.closed) return;
-    this.goawayLastStreamId = lastStreamId;
-    this.goawayCode = code;
+    this.settings.onGoaway(code, lastStreamId);
     const wasDraining = this.draining;
     this.draining = true;
     this.drainReason = 'server-close';
@@ -740,21 +681,21 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     const stream = s.stream;
     const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
     const id = stream.id;
-    const aboveGoaway = this.goawayLastStreamId >= 0 && id !== undefined && id > this.goawayLastStreamId;
+    const aboveGoaway = this.settings.aboveGoaway(id);
     const refused = !s.receivedAny && (code === NGHTTP2_REFUSED_STREAM || aboveGoaway);
     // The session died under the stream (not a reset of this one stream by the server).
-    const sessionLost = this.closed || this.session.destroyed || this.goawayLastStreamId >= 0;
+    const sessionLost = this.closed || this.session.destroyed || this.settings.goaway;
     const origin = s.ex.origin;
     let err: Error;
     if (this.closeError !== undefined) err = this.closeError;
     else if (refused) {
       err = new Http2Error(
         aboveGoaway
-          ? `${origin} sent GOAWAY (${errorName(this.goawayCode)}) before processing the request`
+          ? `${origin} sent GOAWAY (${errorName(this.settings.goawayCode)}) before processing the request`
           : `${origin} refused the HTTP/2 stream (REFUSED_STREAM)`,
         { origin, cause: s.error },
       );
-    } else if (this.goawayLastStreamId >= 0) {
+    } else if (this.settings.goaway) {
       err = this.goawayError();
     } else if (code === NGHTTP2_ENHANCE_YOUR_CALM && !sessionLost && !s.recvDone) {
       // node:http2 resets a stream with ENHANCE_YOUR_CALM when its header block goes over the
@@ -777,16 +718,15 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     }
     if (refused && !aboveGoaway && !this.draining && !this.closed) {
       // Over the server's limit: no new stream here until one of ours ends or new SETTINGS arrive.
-      const open = this.active - 1;
-      this.refusedCeiling = open > 1 ? open : 1;
+      this.settings.onRefused(this.active - 1);
     }
-    const retryable = sessionLost && !s.receivedAny && (s.ex.connFromIdle || this.goawayLastStreamId >= 0);
+    const retryable = sessionLost && !s.receivedAny && (s.ex.connFromIdle || this.settings.goaway);
     this.failStream(s, err, retryable, refused ? (aboveGoaway ? MAX_GOAWAY_REPLAYS : 1) : 0);
   }
 
   private goawayError(): Error {
     return new Http2Error(
-      `${this.origin} sent GOAWAY (${errorName(this.goawayCode)}); the stream did not complete`,
+      `${this.origin} sent GOAWAY (${errorName(this.settings.goawayCode)}); the stream did not complete`,
       {
         origin: this.origin,
         cause: this.sessionError,
@@ -823,7 +763,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
       replays.set(ex, replayed + 1);
       // A lone REFUSED_STREAM goes to another session: this one is over its limit. (After GOAWAY this
       // one takes no streams anyway, and any other session will do.)
-      if (this.goawayLastStreamId < 0 && !this.closed) ex.needsNewConnection = true;
+      if (!this.settings.goaway && !this.closed) ex.needsNewConnection = true;
       this.owner.resend(ex, err, true);
       return;
     }
@@ -865,10 +805,14 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
         this.terminate(this.drainReason, undefined);
         return;
       }
-      this.idleSinceMono = this.clock.monotonicMs();
-      this.idleSinceWall = this.clock.wallMs();
+      this.markIdle();
     }
     if (!this.draining) this.owner.onConnectionReleased(this);
+  }
+
+  private markIdle(): void {
+    this.idleSinceMono = this.clock.monotonicMs();
+    this.idleSinceWall = this.clock.wallMs();
   }
 
   // ---- body source ----------------------------------------------------------------------------
@@ -1047,7 +991,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
       if (err !== undefined && this.streams.length > 0) this.session.destroy(err, NGHTTP2_NO_ERROR);
       else this.session.destroy();
     }
-    if (!this.settingsReceived) {
+    if (!this.settings.ready) {
       // Never offered to the pool: a failed dial.
       const cause = err ?? this.sessionError;
       this.rejectReady(
