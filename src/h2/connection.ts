@@ -1,12 +1,16 @@
 /**
  * One HTTP/2 connection: a node:http2 ClientHttp2Session over a socket the pool dialed. A lease is
  * one stream slot; `capacity` is the server's SETTINGS_MAX_CONCURRENT_STREAMS (0 once the session
- * stops taking streams).
+ * stops taking streams). This module is the pool's face (PoolConnection) and the session's wiring:
+ * its events, its slots, its end. The rest is one job per module: a stream (stream.ts), what a
+ * failed stream's exchange becomes (outcome.ts), SETTINGS and GOAWAY (session.ts), the liveness
+ * PING (liveness.ts), the timers (timers.ts), the header limits (header-limits.ts).
  *
  * Every way a stream can end goes through one of two places:
- * - `onEnd`: the response arrived whole; the body ends, and the slot is released once our side has
- *   sent its END_STREAM too (`release`);
- * - `failStream`: anything else. Before the response head the exchange goes back to the pool, which
+ * - `H2Stream.onEnd`: the response arrived whole; the body ends, and the slot is released once our
+ *   side has sent its END_STREAM too;
+ * - `failStream` (we end it) or `failClosedStream` (it closed under us): anything else, settled as
+ *   `streamOutcome` decides. Before the response head the exchange goes back to the pool, which
  *   replays it (`resend`: the server never processed it) or retries it (`onExchangeFailed`: the
  *   session died under it) or rejects it; after the head its body errors.
  * The slot itself is released exactly once, in `release`, when both directions are done or the
@@ -27,63 +31,32 @@
  * - A session that closes while streams are in flight fails them; those without a response byte on a
  *   reused session, or after GOAWAY, are retryable (the pool retries only idempotent ones).
  */
-import { STATUS_CODES } from 'node:http';
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Clock } from '../clock.js';
-import {
-  BodyTimeoutError,
-  ConnectTimeoutError,
-  HeadersOverflowError,
-  HeadersTimeoutError,
-  Http2Error,
-  RequestBodyError,
-  SocketClosedError,
-  WarmpoolError,
-} from '../errors.js';
+import { ConnectTimeoutError, Http2Error, SocketClosedError, WarmpoolError } from '../errors.js';
 import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/connection.js';
 import { EX_LIVENESS, EX_SENT, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
-import type { IncomingHeaders } from '../headers.js';
 import { BODY_KIND_BYTES, BODY_KIND_NONE } from '../request/body.js';
-import {
-  type AbandonedBodyWatcher,
-  forgetBody,
-  warnBodyAbandoned,
-  watchBody,
-} from '../response/abandoned-body.js';
-import type { BodySource, ResponseBody } from '../response/body.js';
 import { ReusableTimer } from '../reusable-timer.js';
-import { type H2HeaderLimits, headerListOverflow, overLimitsResetMessage } from './header-limits.js';
-import { incomingHeaders, requestHeaders } from './headers.js';
+import type { H2HeaderLimits } from './header-limits.js';
+import { requestHeaders } from './headers.js';
 import { type LivenessOwner, LivenessPing, needsLivenessCheck } from './liveness.js';
+import {
+  type StreamEnd,
+  type StreamOutcome,
+  closedReason,
+  closedStreamError,
+  goawayError,
+  isAbort,
+  streamOutcome,
+} from './outcome.js';
 import { SessionSettings, openSession } from './session.js';
+import { H2Stream, RECV_HEAD, RECV_SETTLED, type Received, SOURCE_NONE } from './stream.js';
 import { DeadlineTimer, ProcessRef } from './timers.js';
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } =
-  http2.constants;
-
-/** Times an exchange may be replayed after GOAWAY; a lone REFUSED_STREAM is replayed once. */
-const MAX_GOAWAY_REPLAYS = 3;
-const ERROR_NAMES = [
-  'NO_ERROR',
-  'PROTOCOL_ERROR',
-  'INTERNAL_ERROR',
-  'FLOW_CONTROL_ERROR',
-  'SETTINGS_TIMEOUT',
-  'STREAM_CLOSED',
-  'FRAME_SIZE_ERROR',
-  'REFUSED_STREAM',
-  'CANCEL',
-  'COMPRESSION_ERROR',
-  'CONNECT_ERROR',
-  'ENHANCE_YOUR_CALM',
-  'INADEQUATE_SECURITY',
-  'HTTP_1_1_REQUIRED',
-];
-function errorName(code: number): string {
-  return ERROR_NAMES[code] ?? `error code ${code}`;
-}
+const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
 /** How many times each exchange was replayed on another session. */
 const replays = new WeakMap<Exchange, number>();
@@ -91,157 +64,6 @@ const replays = new WeakMap<Exchange, number>();
 /** session.request() options; node:http2 copies them, so one object each serves every request. */
 const END_STREAM = Object.freeze({ endStream: true });
 const OPEN_STREAM = Object.freeze({ endStream: false });
-
-/** The stream state hangs off the node stream under this key, so event handlers need no closures. */
-const STATE = Symbol('warmpool.h2.stream');
-interface TaggedStream extends ClientHttp2Stream {
-  [STATE]: H2Stream;
-}
-
-/** One exchange on one stream; the body's source (backpressure and cancellation go to the stream). */
-class H2Stream implements BodySource, AbandonedBodyWatcher {
-  /** The response body; null while paused (then held by `weakBody`), or once ended or failed. */
-  body: ResponseBody | null = null;
-  weakBody: WeakRef<ResponseBody> | null = null;
-  /** A 1xx or the final head arrived: the server saw the request. */
-  receivedAny = false;
-  /** The final head was delivered (the exchange's promise resolved). */
-  headDelivered = false;
-  /** The exchange is settled: its body ended or failed, or it went back to the pool. */
-  settled = false;
-  /** The response's END_STREAM arrived. */
-  recvDone = false;
-  /** Our END_STREAM was sent. */
-  sendDone = false;
-  /** The slot was given back. */
-  released = false;
-  /** 'close' was emitted. */
-  closed = false;
-  paused = false;
-  /** sendBody() opened the request body's stream (it cannot be replayed unless replayable). */
-  bodyOpened = false;
-  /** sendBody() is reading the request body's source. */
-  sendingBody = false;
-  /** Body bytes still to come by the response's content-length; -1 when it gave none. */
-  bodyLeft = -1;
-  /** Its place in H2Connection.streams while its slot is held; -1 after. */
-  index = -1;
-  /** DATA that came before the 'response' event (see onData); handed to the body with the head. */
-  early: Buffer[] | null = null;
-  lastActivity: number;
-  trailers: IncomingHeaders | undefined = undefined;
-  error: Error | undefined = undefined;
-  drainWaiter: (() => void) | null = null;
-
-  constructor(
-    readonly conn: H2Connection,
-    readonly ex: Exchange,
-    readonly stream: ClientHttp2Stream,
-    readonly sentAt: number,
-  ) {
-    this.lastActivity = sentAt;
-  }
-
-  resumeBody(): void {
-    if (this.paused) this.conn.resumeStream(this);
-  }
-
-  /** The body, strongly held again (null if it was collected, ended or failed). */
-  reclaimBody(): ResponseBody | null {
-    if (this.weakBody !== null) {
-      const body = this.weakBody.deref() ?? null;
-      this.weakBody = null;
-      forgetBody(this);
-      this.body = body;
-    }
-    return this.body;
-  }
-
-  /** While paused: hold the body weakly (see abandoned-body.ts). */
-  holdWeakly(): void {
-    const body = this.body;
-    if (body === null) return;
-    this.weakBody = new WeakRef(body);
-    watchBody(body, this);
-    this.body = null;
-  }
-
-  /** The body was collected while paused: the stream is reset. */
-  onBodyCollected(): void {
-    this.conn.onBodyCollected(this);
-  }
-
-  abandonBody(body: ResponseBody, err: Error): void {
-    this.conn.abandonStream(this, body, err);
-  }
-
-  waitDrain(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.drainWaiter = resolve;
-    });
-  }
-
-  wakeWriter(): void {
-    const w = this.drainWaiter;
-    this.drainWaiter = null;
-    if (w !== null) w();
-  }
-}
-
-// Stream event handlers: `this` is the node stream; no closure is made per request. The header
-// events carry node:http2's header object and, third, the raw block (name, value, ...): the object
-// gives the fields node has already checked, the raw block becomes IncomingHeaders (incomingHeaders).
-type HeadersListener = (headers: IncomingHttpHeaders, flags: number) => void;
-function onStreamResponse(
-  this: TaggedStream,
-  headers: IncomingHttpHeaders,
-  _flags: number,
-  raw: string[],
-): void {
-  const s = this[STATE];
-  s.conn.onResponse(s, headers, raw);
-}
-function onStreamHeaders(
-  this: TaggedStream,
-  headers: IncomingHttpHeaders,
-  _flags: number,
-  raw: string[],
-): void {
-  const s = this[STATE];
-  s.conn.onInformation(s, headers, raw);
-}
-function onStreamData(this: TaggedStream, chunk: Buffer): void {
-  const s = this[STATE];
-  s.conn.onData(s, chunk);
-}
-function onStreamTrailers(
-  this: TaggedStream,
-  _headers: IncomingHttpHeaders,
-  _flags: number,
-  raw: string[],
-): void {
-  const s = this[STATE];
-  s.conn.onTrailers(s, raw);
-}
-function onStreamEnd(this: TaggedStream): void {
-  const s = this[STATE];
-  s.conn.onEnd(s);
-}
-function onStreamFinish(this: TaggedStream): void {
-  const s = this[STATE];
-  s.conn.onSendDone(s);
-}
-function onStreamDrain(this: TaggedStream): void {
-  this[STATE].wakeWriter();
-}
-function onStreamError(this: TaggedStream, err: Error): void {
-  const s = this[STATE];
-  if (s.error === undefined) s.error = err;
-}
-function onStreamClose(this: TaggedStream): void {
-  const s = this[STATE];
-  s.conn.onStreamClose(s);
-}
 
 export class H2Connection implements PoolConnection, ExchangeAbortTarget, LivenessOwner {
   readonly protocol = 'h2' as const;
@@ -264,8 +86,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
   private draining = false;
   private drainReason: CloseReason = 'server-close';
   private sessionError: Error | undefined = undefined;
-  /** The error open streams fail with when we ended the session ourselves. */
-  private closeError: Error | undefined = undefined;
+  /** The error open streams fail with when we ended the session ourselves (for H2Stream too). */
+  closeError: Error | undefined = undefined;
   /**
    * The open streams, in no order (a stream leaving swaps the last one into its place). An array
    * rather than a Map keyed by exchange: hashing a new key object on every request costs more than
@@ -285,10 +107,10 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     readonly id: number,
     socket: Socket,
     private readonly owner: ConnectionOwner,
-    private readonly clock: Clock,
-    private readonly origin: string,
+    readonly clock: Clock,
+    readonly origin: string,
     settingsTimeout: number,
-    private readonly limits: H2HeaderLimits,
+    readonly limits: H2HeaderLimits,
   ) {
     this.createdMono = this.idleSinceMono = clock.monotonicMs();
     this.createdWall = this.idleSinceWall = clock.wallMs();
@@ -319,9 +141,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
           'error',
           new ConnectTimeoutError(
             `no HTTP/2 SETTINGS (or ACK of ours) from ${origin} within ${settingsTimeout} ms`,
-            {
-              origin,
-            },
+            { origin },
           ),
         );
       }, settingsTimeout);
@@ -376,13 +196,14 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     this.draining = true;
     this.drainReason = 'server-close';
     // Exchanges waiting on a PING were never sent: they go elsewhere now.
-    if (this.liveness.holding > 0) this.resendHeld(this.goawayError());
+    if (this.liveness.holding > 0)
+      this.resendHeld(goawayError(this.origin, this.settings.goawayCode, this.sessionError));
     if (this.active === 0) {
       this.terminate('server-close', undefined);
       return;
     }
     // node:http2 closes the session itself (gracefully for NO_ERROR, at once otherwise); streams
-    // end through onStreamClose. The pool may need another session for its waiters.
+    // end through H2Stream.onClose. The pool may need another session for its waiters.
     if (!wasDraining) this.owner.onConnectionReleased(this);
   }
 
@@ -396,7 +217,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
 
   // ---- what the pool asks ---------------------------------------------------------------------
 
-  /** A session checks its own liveness: a PING before reuse when at risk (see needsLivenessCheck). */
+  /** A session checks its own liveness: a PING before reuse when at risk (see dispatch). */
   wantsLivenessTurn(): boolean {
     return false;
   }
@@ -465,317 +286,104 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
       return;
     }
     const s = new H2Stream(this, ex, stream, now);
-    (stream as TaggedStream)[STATE] = s;
     s.index = this.streams.length;
     this.streams.push(s);
-    stream.on('response', onStreamResponse as HeadersListener);
-    stream.on('headers', onStreamHeaders as HeadersListener);
-    stream.on('data', onStreamData);
-    stream.on('trailers', onStreamTrailers as HeadersListener);
-    stream.on('end', onStreamEnd);
-    stream.on('error', onStreamError);
-    stream.on('close', onStreamClose);
-    if (endStream) {
-      // END_STREAM rides on the HEADERS frame: once any response arrives, it has been sent. ('finish'
-      // would only say so later, at the cost of one more listener per request.)
-      s.sendDone = true;
-    } else {
-      stream.on('finish', onStreamFinish);
-      if (body.kind === BODY_KIND_BYTES) {
-        stream.end(body.bytes);
-      } else {
-        stream.on('drain', onStreamDrain);
-        void this.sendBody(s);
-      }
-    }
+    s.start(endStream);
     if (ex.headersTimeout > 0) this.deadlines.arm(now + ex.headersTimeout);
   }
 
-  /** Streams a request body with backpressure, while the response may already be streaming back. */
-  private async sendBody(s: H2Stream): Promise<void> {
-    const stream = s.stream;
-    try {
-      s.bodyOpened = true;
-      s.sendingBody = true;
-      for await (const chunk of s.ex.body.openStream()) {
-        if (stream.closed || stream.destroyed) return; // leaving the loop ends (destroys) the source
-        if (chunk.length === 0) continue;
-        if (!stream.write(chunk)) await s.waitDrain();
-      }
-      if (!stream.closed && !stream.destroyed) stream.end();
-    } catch (err) {
-      if (!stream.closed && !stream.destroyed) {
-        this.failStream(
-          s,
-          new RequestBodyError(`request body stream failed: ${(err as Error).message}`, {
-            origin: s.ex.origin,
-            cause: err,
-          }),
-          false,
-          false,
-        );
-      }
-    } finally {
-      s.sendingBody = false;
-    }
-  }
-
-  // ---- receiving ------------------------------------------------------------------------------
-
-  onInformation(s: H2Stream, headers: IncomingHttpHeaders, raw: string[]): void {
-    s.receivedAny = true;
-    if (this.failIfOverLimits(s, raw, 'interim head')) return;
-    const status = Number(headers[':status']);
-    const ex = s.ex;
-    if (status >= 100 && status < 200 && ex.onInformation !== undefined && !s.settled) {
-      ex.onInformation({ status, statusText: STATUS_CODES[status] ?? '', headers: incomingHeaders(raw) });
-    }
-  }
-
-  onResponse(s: H2Stream, headers: IncomingHttpHeaders, raw: string[]): void {
-    s.receivedAny = true;
-    if (s.settled || this.failIfOverLimits(s, raw, 'head')) return;
-    const status = Number(headers[':status']);
-    const now = this.clock.monotonicMs();
-    const ex = s.ex;
-    s.headDelivered = true;
-    s.lastActivity = now;
-    // A content-length lets the body be gathered into one buffer of that size (no chunk pins the
-    // session's read buffer), and spares a clock reading for the chunk that completes it (onData).
-    // node:http2 has checked it is a single value; the DATA frames are checked against it too.
-    const cl = headers['content-length'];
-    const length = cl === undefined || ex.isHead || status === 204 || status === 304 ? -1 : Number(cl);
-    if (length >= 0) s.bodyLeft = length;
-    s.body = ex.deliverHead(
-      s,
-      status,
-      STATUS_CODES[status] ?? '',
-      '2',
-      raw, // converted on the first read of res.headers
-      incomingHeaders,
-      'h2',
-      this.id,
-      now,
-      length,
-    );
-    if (ex.bodyTimeout > 0) this.deadlines.arm(now + ex.bodyTimeout);
-    const early = s.early;
-    if (early !== null) {
-      s.early = null;
-      for (let i = 0; i < early.length; i++) this.onData(s, early[i]!);
-    }
-  }
-
-  onTrailers(s: H2Stream, raw: string[]): void {
-    if (s.settled || this.failIfOverLimits(s, raw, 'trailer section')) return;
-    s.trailers = incomingHeaders(raw);
-  }
-
-  /**
-   * A header list over the Agent's limits fails its exchange with HeadersOverflowError, as over
-   * HTTP/1.1, but only its stream is reset (CANCEL): the session's other streams go on.
-   */
-  private failIfOverLimits(s: H2Stream, raw: string[], what: string): boolean {
-    const why = headerListOverflow(raw, this.limits);
-    if (why === null) return false;
-    this.failStream(
-      s,
-      new HeadersOverflowError(`response ${what} from ${this.origin} ${why}`, { origin: this.origin }),
-      false,
-      false,
-    );
-    return true;
-  }
-
-  onData(s: H2Stream, chunk: Buffer): void {
-    const body = s.body ?? s.reclaimBody();
-    if (body === null) {
-      // node:http2 emits 'response' on the next tick after the HEADERS frame, but a DATA frame read in
-      // the same turn goes to 'data' at once: the first chunks can come before the head. Kept for it.
-      if (!s.headDelivered && !s.settled) {
-        s.receivedAny = true; // the server answered: its head is on the way
-        if (s.early === null) s.early = [chunk];
-        else s.early.push(chunk);
-      }
-      return; // otherwise abandoned or failed: the stream is being reset
-    }
-    if (s.ex.bodyTimeout > 0) {
-      // The chunk that completes a body of known length needs no clock reading: END_STREAM comes with
-      // it or right behind it (a server that then stalls is timed from the chunk before).
-      let left = s.bodyLeft;
-      if (left >= 0) {
-        left -= chunk.length;
-        s.bodyLeft = left;
-      }
-      if (left !== 0) s.lastActivity = this.clock.monotonicMs();
-    }
-    if (!body.pushChunk(chunk) && !s.paused) {
-      s.paused = true;
-      s.stream.pause(); // node:http2 stops granting flow-control window for it: the server waits
-      s.holdWeakly();
-    }
-  }
-
-  onEnd(s: H2Stream): void {
-    if (s.settled) {
-      s.recvDone = true;
-      this.maybeRelease(s);
-      return;
-    }
-    const code = s.stream.rstCode;
-    if ((code !== undefined && code !== NGHTTP2_NO_ERROR) || this.closeError !== undefined) {
-      // node:http2 also ends the readable side of a stream it resets or destroys (the socket
-      // closed, we destroyed the session): that is not the server's END_STREAM. 'close' follows,
-      // and fails the exchange.
-      return;
-    }
-    s.recvDone = true;
-    if (!s.headDelivered) {
-      this.failStream(
-        s,
-        new Http2Error(`HTTP/2 stream from ${this.origin} ended without a response`),
-        false,
-        false,
-      );
-      return;
-    }
-    s.settled = true;
-    const body = s.reclaimBody();
-    s.body = null;
-    s.ex.finish();
-    this.maybeRelease(s);
-    if (body !== null) body.endFromSource(s.trailers);
-  }
-
-  onSendDone(s: H2Stream): void {
-    s.sendDone = true;
-    this.maybeRelease(s);
-  }
-
-  onStreamClose(s: H2Stream): void {
-    s.closed = true;
-    s.wakeWriter();
-    // Closed while our body is still being read from its source (node emits 'finish' as it closes a
-    // stream, so sendDone does not tell): stop the source, which may be waiting on a quiet input.
-    if (s.sendingBody) s.ex.body.cancelStream();
-    if (!s.settled) {
-      const stream = s.stream;
-      if (
-        s.headDelivered &&
-        stream.rstCode === NGHTTP2_NO_ERROR &&
-        stream.readableLength === 0 &&
-        !this.closed
-      ) {
-        // Closed cleanly, but node:http2 destroyed it before emitting 'end' (its session went away
-        // right after the last frame): the response was whole.
-        this.onEnd(s);
-      } else {
-        this.failClosedStream(s);
-      }
-    }
-    this.release(s);
-  }
-
-  /** A stream closed before its response was whole: decide whether it was refused, lost, or failed. */
-  private failClosedStream(s: H2Stream): void {
-    const stream = s.stream;
-    const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
-    const id = stream.id;
-    const aboveGoaway = this.settings.aboveGoaway(id);
-    const refused = !s.receivedAny && (code === NGHTTP2_REFUSED_STREAM || aboveGoaway);
-    // The session died under the stream (not a reset of this one stream by the server).
-    const sessionLost = this.closed || this.session.destroyed || this.settings.goaway;
-    const origin = s.ex.origin;
-    let err: Error;
-    if (this.closeError !== undefined) err = this.closeError;
-    else if (refused) {
-      err = new Http2Error(
-        aboveGoaway
-          ? `${origin} sent GOAWAY (${errorName(this.settings.goawayCode)}) before processing the request`
-          : `${origin} refused the HTTP/2 stream (REFUSED_STREAM)`,
-        { origin, cause: s.error },
-      );
-    } else if (this.settings.goaway) {
-      err = this.goawayError();
-    } else if (code === NGHTTP2_ENHANCE_YOUR_CALM && !sessionLost && !s.recvDone) {
-      // node:http2 resets a stream with ENHANCE_YOUR_CALM when its header block goes over the
-      // limits we gave it (maxHeaderListPairs, the list size): see overLimitsResetMessage.
-      const what = s.headDelivered ? 'trailer section' : 'head';
-      err = new HeadersOverflowError(overLimitsResetMessage(origin, what, this.limits), {
-        origin,
-        cause: s.error,
-      });
-    } else if (sessionLost || code === NGHTTP2_NO_ERROR) {
-      err = new SocketClosedError(`connection to ${origin} closed`, {
-        origin,
-        cause: s.error ?? this.sessionError,
-      });
-    } else {
-      err = new Http2Error(`${origin} reset the HTTP/2 stream (${errorName(code)})`, {
-        origin,
-        cause: s.error,
-      });
-    }
-    if (refused && !aboveGoaway && !this.draining && !this.closed) {
-      // Over the server's limit: no new stream here until one of ours ends or new SETTINGS arrive.
-      this.settings.onRefused(this.active - 1);
-    }
-    const retryable = sessionLost && !s.receivedAny && (s.ex.connFromIdle || this.settings.goaway);
-    this.failStream(s, err, retryable, refused ? (aboveGoaway ? MAX_GOAWAY_REPLAYS : 1) : 0);
-  }
-
-  private goawayError(): Error {
-    return new Http2Error(
-      `${this.origin} sent GOAWAY (${errorName(this.settings.goawayCode)}); the stream did not complete`,
-      {
-        origin: this.origin,
-        cause: this.sessionError,
-      },
-    );
+  /** For H2Stream: a stream's next deadline (monotonic ms). */
+  armStreamTimer(at: number): void {
+    this.deadlines.arm(at);
   }
 
   // ---- ending a stream --------------------------------------------------------------------------
 
   /**
-   * Ends the exchange of `s` with `err` and resets the stream if it is still open. Before the head:
-   * replayed elsewhere when the server never processed it (`maxReplays` > 0 and the body can be sent
-   * again), else handed to the pool (which retries it when `retryable` and safe) or rejected.
-   * The slot is released when the stream closes.
+   * We end the stream of `s` with `err` (a timeout, a header limit, the caller, its request body) and
+   * reset it if it is still open. The slot is released when the stream closes.
    */
-  private failStream(s: H2Stream, err: Error, retryable: boolean, maxReplays: number | false): void {
-    if (!s.closed && !s.stream.closed && !s.stream.destroyed) s.stream.close(NGHTTP2_CANCEL);
-    if (s.settled) return;
-    s.settled = true;
+  failStream(s: H2Stream, err: Error): void {
+    const stream = s.stream;
+    if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+    if (s.recv >= RECV_SETTLED) return;
+    const end = this.endFacts(s, 'us');
+    end.aborted = isAbort(err);
+    this.settleFailed(s, err, streamOutcome(end));
+  }
+
+  /** The stream of `s` closed under us before its response was whole: refused, lost, or failed. */
+  failClosedStream(s: H2Stream): void {
+    const end = this.endFacts(s, 'closed');
+    const reason = closedReason(end);
+    const err =
+      this.closeError ??
+      closedStreamError(reason, {
+        origin: s.ex.origin,
+        rstCode: end.rstCode,
+        goawayCode: this.settings.goawayCode,
+        headDelivered: s.recv === RECV_HEAD,
+        limits: this.limits,
+        streamError: s.error,
+        sessionError: this.sessionError,
+      });
+    end.aborted = isAbort(err);
+    if (reason === 'refused' && !this.draining && !this.closed) {
+      // Over the server's limit: no new stream here until one of ours ends or new SETTINGS arrive.
+      this.settings.onRefused(this.active - 1);
+    }
+    this.settleFailed(s, err, streamOutcome(end));
+  }
+
+  /** What happened to the stream of `s`, which is not settled, for streamOutcome (outcome.ts). */
+  private endFacts(s: H2Stream, by: 'us' | 'closed'): StreamEnd {
+    const stream = s.stream;
+    const settings = this.settings;
+    const ex = s.ex;
+    return {
+      by,
+      received: s.recv as Received,
+      aborted: false,
+      rstCode: stream.rstCode ?? NGHTTP2_NO_ERROR,
+      goaway: settings.goaway,
+      aboveGoaway: settings.aboveGoaway(stream.id),
+      // The session died under the stream (not a reset of this one stream by the server).
+      sessionLost: this.closed || this.session.destroyed || settings.goaway,
+      fromIdle: ex.connFromIdle,
+      bodyOpened: s.source !== SOURCE_NONE,
+      bodyReplayable: ex.body.replayable,
+      replays: replays.get(ex) ?? 0,
+    };
+  }
+
+  /** Settles the exchange of `s`, which failed, as `outcome` says. */
+  private settleFailed(s: H2Stream, err: Error, outcome: StreamOutcome): void {
+    s.recv = RECV_SETTLED;
     const ex = s.ex;
     const body = s.reclaimBody();
     s.body = null;
-    if (s.headDelivered) {
-      ex.finish();
-      if (body !== null) body.failFromSource(err);
-      return;
+    switch (outcome) {
+      case 'fail-body':
+        ex.finish();
+        if (body !== null) body.failFromSource(err);
+        return;
+      case 'aborted':
+        ex.reject(err);
+        return;
+      case 'replay-elsewhere':
+        replays.set(ex, (replays.get(ex) ?? 0) + 1);
+        // A lone REFUSED_STREAM goes to another session: this one is over its limit. (After GOAWAY this
+        // one takes no streams anyway, and any other session will do.)
+        if (!this.settings.goaway && !this.closed) ex.needsNewConnection = true;
+        this.owner.resend(ex, err, true);
+        return;
+      default:
+        this.owner.onExchangeFailed(ex, err, outcome === 'retry-if-safe');
     }
-    if (err instanceof WarmpoolError && err.code === 'WARMPOOL_ABORTED') {
-      ex.reject(err);
-      return;
-    }
-    const replayed = replays.get(ex) ?? 0;
-    if (maxReplays !== false && replayed < maxReplays && (ex.body.replayable || !s.bodyOpened)) {
-      replays.set(ex, replayed + 1);
-      // A lone REFUSED_STREAM goes to another session: this one is over its limit. (After GOAWAY this
-      // one takes no streams anyway, and any other session will do.)
-      if (!this.settings.goaway && !this.closed) ex.needsNewConnection = true;
-      this.owner.resend(ex, err, true);
-      return;
-    }
-    this.owner.onExchangeFailed(ex, err, retryable);
-  }
-
-  private maybeRelease(s: H2Stream): void {
-    if (s.recvDone && s.sendDone) this.release(s);
   }
 
   /** Gives the stream's slot back: once per stream. */
-  private release(s: H2Stream): void {
+  release(s: H2Stream): void {
     if (s.released) return;
     s.released = true;
     const streams = this.streams;
@@ -815,40 +423,10 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     this.idleSinceWall = this.clock.wallMs();
   }
 
-  // ---- body source ----------------------------------------------------------------------------
-
-  resumeStream(s: H2Stream): void {
-    if (!s.paused) return;
-    s.paused = false;
-    if (s.settled || s.closed) return;
-    if (s.reclaimBody() === null) return; // collected: onBodyCollected resets the stream
-    const ex = s.ex;
-    if (ex.bodyTimeout > 0) {
-      s.lastActivity = this.clock.monotonicMs();
-      this.deadlines.arm(s.lastActivity + ex.bodyTimeout);
-    }
-    s.stream.resume();
-  }
-
-  /** The consumer gave up on the body: reset the stream (the session stays usable). */
-  abandonStream(s: H2Stream, body: ResponseBody, err: Error): void {
-    if (s.reclaimBody() !== body) return;
-    s.body = null;
-    this.failStream(s, err, false, false);
-  }
-
-  /** The consumer dropped a paused body without reading or destroying it. */
-  onBodyCollected(s: H2Stream): void {
-    s.weakBody = null;
-    if (s.settled) return;
-    warnBodyAbandoned('HTTP/2 stream');
-    this.failStream(s, new SocketClosedError('response body was garbage-collected unread'), false, false);
-  }
-
   abortExchange(ex: Exchange, err: Error): void {
     for (const s of this.streams) {
       if (s.ex === ex) {
-        this.failStream(s, err, false, false);
+        this.failStream(s, err);
         return;
       }
     }
@@ -896,16 +474,8 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     let next = Number.POSITIVE_INFINITY;
     let expired: H2Stream[] | null = null;
     for (const s of this.streams) {
-      if (s.settled) continue;
-      const ex = s.ex;
-      let deadline: number;
-      if (!s.headDelivered) {
-        if (ex.headersTimeout <= 0) continue;
-        deadline = s.sentAt + ex.headersTimeout;
-      } else {
-        if (ex.bodyTimeout <= 0 || s.paused) continue; // a paused body waits on its reader
-        deadline = s.lastActivity + ex.bodyTimeout;
-      }
+      const deadline = s.deadline();
+      if (deadline < 0) continue;
       if (deadline <= now + 1) {
         if (expired === null) expired = [];
         expired.push(s);
@@ -915,17 +485,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     }
     if (next !== Number.POSITIVE_INFINITY) this.deadlines.arm(next);
     if (expired === null) return;
-    for (const s of expired) {
-      const ex = s.ex;
-      const err = s.headDelivered
-        ? new BodyTimeoutError(`response body from ${ex.origin} stalled for ${ex.bodyTimeout} ms`, {
-            origin: ex.origin,
-          })
-        : new HeadersTimeoutError(`no response head from ${ex.origin} within ${ex.headersTimeout} ms`, {
-            origin: ex.origin,
-          });
-      this.failStream(s, err, false, false);
-    }
+    for (const s of expired) this.failStream(s, s.timeoutError());
     // A stream timed out: the whole session may be dead. Check, so the others do not wait as long.
     if (!this.closed && !this.liveness.pinging && !this.draining) this.liveness.send(this.session);
   }
