@@ -19,7 +19,7 @@ import {
   streamOutcome,
 } from '../src/h2/outcome.js';
 import { SessionSettings } from '../src/h2/session.js';
-import { RECV_ANSWERED, RECV_AWAITING, RECV_HEAD } from '../src/h2/stream.js';
+import { RECV_ANSWERED, RECV_AWAITING, RECV_HEAD } from '../src/h2/stream-state.js';
 
 const {
   NGHTTP2_NO_ERROR,

@@ -2,19 +2,15 @@
  * One HTTP/2 connection: a node:http2 ClientHttp2Session over a socket the pool dialed. A lease is
  * one stream slot; `capacity` is the server's SETTINGS_MAX_CONCURRENT_STREAMS (0 once the session
  * stops taking streams). This module is the pool's face (PoolConnection) and the session's wiring:
- * its events, its slots, its end. The rest is one job per module: a stream (stream.ts), what a
- * failed stream's exchange becomes (outcome.ts), SETTINGS and GOAWAY (session.ts), the liveness
- * PING (liveness.ts), the timers (timers.ts), the header limits (header-limits.ts).
+ * its events, its slots, its end. The rest is one job per module: a stream (stream.ts, its states
+ * in stream-state.ts, its events routed by stream-events.ts), what a failed stream's exchange
+ * becomes (outcome.ts), SETTINGS and GOAWAY (session.ts), the liveness PING (liveness.ts), the
+ * timers (timers.ts), the header limits (header-limits.ts).
  *
- * Every way a stream can end goes through one of two places:
- * - `H2Stream.onEnd`: the response arrived whole; the body ends, and the slot is released once our
- *   side has sent its END_STREAM too;
- * - `failStream` (we end it) or `failClosedStream` (it closed under us): anything else, settled as
- *   `streamOutcome` decides. Before the response head the exchange goes back to the pool, which
- *   replays it (`resend`: the server never processed it) or retries it (`onExchangeFailed`: the
- *   session died under it) or rejects it; after the head its body errors.
- * The slot itself is released exactly once, in `release`, when both directions are done or the
- * stream has closed ('close' always comes, whoever ended the stream).
+ * Every way a stream can end goes through H2Stream: `onEnd` (the response arrived whole) or `fail`
+ * and `failClosed` (anything else, settled as `streamOutcome` decides; an exchange that failed
+ * before its head comes back here, `handBack`, for the pool). The slot is released exactly once, in
+ * `release`, when both directions are done or the stream has closed ('close' always comes).
  *
  * The races, and where they are handled:
  * - GOAWAY (`onGoaway`): no new streams (capacity 0, so the pool drops the session from its free
@@ -43,23 +39,12 @@ import { ReusableTimer } from '../reusable-timer.js';
 import type { H2HeaderLimits } from './header-limits.js';
 import { requestHeaders } from './headers.js';
 import { type LivenessOwner, LivenessPing, needsLivenessCheck } from './liveness.js';
-import {
-  type StreamEnd,
-  type StreamOutcome,
-  closedReason,
-  closedStreamError,
-  goawayError,
-  isAbort,
-  streamOutcome,
-} from './outcome.js';
+import { type StreamOutcome, goawayError } from './outcome.js';
 import { SessionSettings, openSession } from './session.js';
-import { H2Stream, RECV_HEAD, RECV_SETTLED, type Received, SOURCE_NONE } from './stream.js';
+import { H2Stream } from './stream.js';
 import { DeadlineTimer, ProcessRef } from './timers.js';
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
-
-/** How many times each exchange was replayed on another session. */
-const replays = new WeakMap<Exchange, number>();
+const { NGHTTP2_NO_ERROR } = http2.constants;
 
 /** session.request() options; node:http2 copies them, so one object each serves every request. */
 const END_STREAM = Object.freeze({ endStream: true });
@@ -81,11 +66,12 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
 
   private readonly session: ClientHttp2Session;
   private readonly scheme: 'https' | 'http';
-  private readonly settings = new SessionSettings();
+  readonly settings = new SessionSettings();
   /** No new streams: GOAWAY arrived, or close() was asked while streams were open. */
   private draining = false;
   private drainReason: CloseReason = 'server-close';
-  private sessionError: Error | undefined = undefined;
+  /** What the session reported ('error'), for H2Stream. */
+  sessionError: Error | undefined = undefined;
   /** The error open streams fail with when we ended the session ourselves (for H2Stream too). */
   closeError: Error | undefined = undefined;
   /**
@@ -115,11 +101,6 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     this.createdMono = this.idleSinceMono = clock.monotonicMs();
     this.createdWall = this.idleSinceWall = clock.wallMs();
     this.scheme = socket instanceof TLSSocket ? 'https' : 'http';
-    this.onRemoteSettings = this.onRemoteSettings.bind(this);
-    this.onLocalSettings = this.onLocalSettings.bind(this);
-    this.onGoaway = this.onGoaway.bind(this);
-    this.onSessionError = this.onSessionError.bind(this);
-    this.onSessionClose = this.onSessionClose.bind(this);
     this.liveness = new LivenessPing(this);
     this.deadlines = new DeadlineTimer(clock, this.onDeadline.bind(this));
     this.idleTimer = new ReusableTimer(this.onIdleTimer.bind(this));
@@ -130,11 +111,11 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     const session = openSession(origin, socket, limits);
     this.session = session;
     this.processRef = new ProcessRef(session);
-    session.on('remoteSettings', this.onRemoteSettings);
-    session.once('localSettings', this.onLocalSettings);
-    session.on('goaway', this.onGoaway);
-    session.on('error', this.onSessionError);
-    session.on('close', this.onSessionClose);
+    session.on('remoteSettings', this.onRemoteSettings.bind(this));
+    session.once('localSettings', this.onLocalSettings.bind(this));
+    session.on('goaway', this.onGoaway.bind(this));
+    session.on('error', this.onSessionError.bind(this));
+    session.on('close', this.onSessionClose.bind(this));
     if (settingsTimeout > 0) {
       this.settingsTimer = setTimeout(() => {
         this.terminate(
@@ -299,87 +280,30 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
 
   // ---- ending a stream --------------------------------------------------------------------------
 
+  /** For H2Stream: its session died under it (not a reset of this one stream by the server). */
+  get sessionLost(): boolean {
+    return this.closed || this.session.destroyed || this.settings.goaway;
+  }
+
+  /** For H2Stream: the server refused a stream (REFUSED_STREAM) without going away. */
+  onRefused(): void {
+    // Over the server's limit: no new stream here until one of ours ends or new SETTINGS arrive.
+    if (!this.draining && !this.closed) this.settings.onRefused(this.active - 1);
+  }
+
   /**
-   * We end the stream of `s` with `err` (a timeout, a header limit, the caller, its request body) and
-   * reset it if it is still open. The slot is released when the stream closes.
+   * For H2Stream: its exchange failed before its head and goes back to the pool, as `outcome` says
+   * ('replay-elsewhere', 'retry-if-safe' or 'fail'; see outcome.ts).
    */
-  failStream(s: H2Stream, err: Error): void {
-    const stream = s.stream;
-    if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
-    if (s.recv >= RECV_SETTLED) return;
-    const end = this.endFacts(s, 'us');
-    end.aborted = isAbort(err);
-    this.settleFailed(s, err, streamOutcome(end));
-  }
-
-  /** The stream of `s` closed under us before its response was whole: refused, lost, or failed. */
-  failClosedStream(s: H2Stream): void {
-    const end = this.endFacts(s, 'closed');
-    const reason = closedReason(end);
-    const err =
-      this.closeError ??
-      closedStreamError(reason, {
-        origin: s.ex.origin,
-        rstCode: end.rstCode,
-        goawayCode: this.settings.goawayCode,
-        headDelivered: s.recv === RECV_HEAD,
-        limits: this.limits,
-        streamError: s.error,
-        sessionError: this.sessionError,
-      });
-    end.aborted = isAbort(err);
-    if (reason === 'refused' && !this.draining && !this.closed) {
-      // Over the server's limit: no new stream here until one of ours ends or new SETTINGS arrive.
-      this.settings.onRefused(this.active - 1);
+  handBack(ex: Exchange, err: Error, outcome: StreamOutcome): void {
+    if (outcome === 'replay-elsewhere') {
+      // A lone REFUSED_STREAM goes to another session: this one is over its limit. (After GOAWAY this
+      // one takes no streams anyway, and any other session will do.)
+      if (!this.settings.goaway && !this.closed) ex.needsNewConnection = true;
+      this.owner.resend(ex, err, true);
+      return;
     }
-    this.settleFailed(s, err, streamOutcome(end));
-  }
-
-  /** What happened to the stream of `s`, which is not settled, for streamOutcome (outcome.ts). */
-  private endFacts(s: H2Stream, by: 'us' | 'closed'): StreamEnd {
-    const stream = s.stream;
-    const settings = this.settings;
-    const ex = s.ex;
-    return {
-      by,
-      received: s.recv as Received,
-      aborted: false,
-      rstCode: stream.rstCode ?? NGHTTP2_NO_ERROR,
-      goaway: settings.goaway,
-      aboveGoaway: settings.aboveGoaway(stream.id),
-      // The session died under the stream (not a reset of this one stream by the server).
-      sessionLost: this.closed || this.session.destroyed || settings.goaway,
-      fromIdle: ex.connFromIdle,
-      bodyOpened: s.source !== SOURCE_NONE,
-      bodyReplayable: ex.body.replayable,
-      replays: replays.get(ex) ?? 0,
-    };
-  }
-
-  /** Settles the exchange of `s`, which failed, as `outcome` says. */
-  private settleFailed(s: H2Stream, err: Error, outcome: StreamOutcome): void {
-    s.recv = RECV_SETTLED;
-    const ex = s.ex;
-    const body = s.reclaimBody();
-    s.body = null;
-    switch (outcome) {
-      case 'fail-body':
-        ex.finish();
-        if (body !== null) body.failFromSource(err);
-        return;
-      case 'aborted':
-        ex.reject(err);
-        return;
-      case 'replay-elsewhere':
-        replays.set(ex, (replays.get(ex) ?? 0) + 1);
-        // A lone REFUSED_STREAM goes to another session: this one is over its limit. (After GOAWAY this
-        // one takes no streams anyway, and any other session will do.)
-        if (!this.settings.goaway && !this.closed) ex.needsNewConnection = true;
-        this.owner.resend(ex, err, true);
-        return;
-      default:
-        this.owner.onExchangeFailed(ex, err, outcome === 'retry-if-safe');
-    }
+    this.owner.onExchangeFailed(ex, err, outcome === 'retry-if-safe');
   }
 
   /** Gives the stream's slot back: once per stream. */
@@ -426,7 +350,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
   abortExchange(ex: Exchange, err: Error): void {
     for (const s of this.streams) {
       if (s.ex === ex) {
-        this.failStream(s, err);
+        s.fail(err);
         return;
       }
     }
@@ -485,7 +409,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     }
     if (next !== Number.POSITIVE_INFINITY) this.deadlines.arm(next);
     if (expired === null) return;
-    for (const s of expired) this.failStream(s, s.timeoutError());
+    for (const s of expired) s.fail(s.timeoutError());
     // A stream timed out: the whole session may be dead. Check, so the others do not wait as long.
     if (!this.closed && !this.liveness.pinging && !this.draining) this.liveness.send(this.session);
   }

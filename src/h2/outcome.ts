@@ -10,7 +10,7 @@
 import http2 from 'node:http2';
 import { HeadersOverflowError, Http2Error, SocketClosedError, WarmpoolError } from '../errors.js';
 import { type H2HeaderLimits, overLimitsResetMessage } from './header-limits.js';
-import { RECV_AWAITING, RECV_HEAD, type Received } from './stream.js';
+import { RECV_AWAITING, RECV_HEAD, type Received } from './stream-state.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 

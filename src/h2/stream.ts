@@ -1,28 +1,9 @@
 /**
  * One exchange on one HTTP/2 stream: what it has received and sent, the response body it feeds
- * (backpressure and cancellation come back here), and node's stream events, routed by shared
- * functions (no closure per request). Failures go to the connection (`failStream`,
- * `failClosedStream`), which decides the outcome and owns the slot (`release`).
- *
- * Its state is two small fields and three flags:
- * - `recv`, the exchange's side, in order:
- *
- *   ```
- *   AWAITING ──► ANSWERED ──► HEAD ──► SETTLED ──► ENDED
- *      │            │           └──────────────────►▲        (HEAD → ENDED: the response arrived whole)
- *      └────────────┴──► SETTLED (failed, or handed back to the pool)
- *   ```
- *   ANSWERED: a 1xx head, or DATA ahead of the head, came: the server saw the request. HEAD: the
- *   final head was delivered and the body is arriving. SETTLED: the exchange is settled (its body
- *   ended or failed, or it went back to the pool); nothing reads what was received after that.
- *   ENDED: settled, and the server's END_STREAM arrived.
- * - `source`, a stream request body's source: NONE (no body, or bytes sent with the headers) →
- *   READING → READ (ended, failed or abandoned). A body read once cannot be replayed unless it is.
- * - `sendEnded`: our END_STREAM went out. Not a step after READ: node ends a stream it closes, so
- *   END_STREAM can go while the source is still being read (which must then be stopped).
- * - `paused` (its reader stopped reading) and `released` (the slot was given back) are independent.
- * The slot is released when `recv` is ENDED and `sendEnded`, or when the stream closes, whichever
- * comes first.
+ * (backpressure and cancellation come back here), how it fails (the facts, given to streamOutcome),
+ * and node's stream events, routed by shared functions (no closure per request). The connection
+ * owns the slot (`release`) and hands failed exchanges back to the pool (`handBack`). Its states
+ * are in stream-state.ts.
  */
 import { STATUS_CODES } from 'node:http';
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
@@ -47,37 +28,42 @@ import type { BodySource, ResponseBody } from '../response/body.js';
 import type { H2Connection } from './connection.js';
 import { headerListOverflow } from './header-limits.js';
 import { incomingHeaders } from './headers.js';
+import {
+  type StreamEnd,
+  type StreamOutcome,
+  closedReason,
+  closedStreamError,
+  isAbort,
+  streamOutcome,
+} from './outcome.js';
+import { routeEvents, routeSendEvents } from './stream-events.js';
+import {
+  RECV_ANSWERED,
+  RECV_AWAITING,
+  RECV_ENDED,
+  RECV_HEAD,
+  RECV_SETTLED,
+  type Received,
+  type RecvState,
+  SOURCE_NONE,
+  SOURCE_READ,
+  SOURCE_READING,
+  type SourceState,
+} from './stream-state.js';
 
-const { NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
-export const RECV_AWAITING = 0;
-export const RECV_ANSWERED = 1;
-export const RECV_HEAD = 2;
-export const RECV_SETTLED = 3;
-export const RECV_ENDED = 4;
-export type RecvState = 0 | 1 | 2 | 3 | 4;
-/** What a stream had received when it failed (it is not settled yet). */
-export type Received = typeof RECV_AWAITING | typeof RECV_ANSWERED | typeof RECV_HEAD;
-
-export const SOURCE_NONE = 0;
-export const SOURCE_READING = 1;
-export const SOURCE_READ = 2;
-export type SourceState = 0 | 1 | 2;
-
-/** The stream state hangs off the node stream under this key, so event handlers need no closures. */
-const STATE = Symbol('warmpool.h2.stream');
-interface TaggedStream extends ClientHttp2Stream {
-  [STATE]: H2Stream;
-}
+/** How many times each exchange was replayed on another session. */
+const replays = new WeakMap<Exchange, number>();
 
 /** One exchange on one stream; the body's source (backpressure and cancellation go to the stream). */
 export class H2Stream implements BodySource, AbandonedBodyWatcher {
   /** The response body; null while paused (then held by `weakBody`), or once ended or failed. */
   body: ResponseBody | null = null;
   weakBody: WeakRef<ResponseBody> | null = null;
-  /** The exchange's side (see the module comment). */
+  /** The exchange's side (see stream-state.ts). */
   recv: RecvState = RECV_AWAITING;
-  /** A stream request body's source (see the module comment). */
+  /** A stream request body's source (see stream-state.ts). */
   source: SourceState = SOURCE_NONE;
   /** Our END_STREAM was sent. */
   sendEnded = false;
@@ -111,26 +97,19 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
    */
   start(endStream: boolean): void {
     const stream = this.stream;
-    (stream as TaggedStream)[STATE] = this;
-    stream.on('response', onStreamResponse as HeadersListener);
-    stream.on('headers', onStreamHeaders as HeadersListener);
-    stream.on('data', onStreamData);
-    stream.on('trailers', onStreamTrailers as HeadersListener);
-    stream.on('end', onStreamEnd);
-    stream.on('error', onStreamError);
-    stream.on('close', onStreamClose);
+    routeEvents(stream, this);
     if (endStream) {
       // END_STREAM rides on the HEADERS frame: once any response arrives, it has been sent. ('finish'
       // would only say so later, at the cost of one more listener per request.)
       this.sendEnded = true;
       return;
     }
-    stream.on('finish', onStreamFinish);
     const body = this.ex.body;
     if (body.kind === BODY_KIND_BYTES) {
+      routeSendEvents(stream, false);
       stream.end(body.bytes);
     } else {
-      stream.on('drain', onStreamDrain);
+      routeSendEvents(stream, true);
       void this.sendBody();
     }
   }
@@ -148,8 +127,7 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
       if (!stream.closed && !stream.destroyed) stream.end();
     } catch (err) {
       if (!stream.closed && !stream.destroyed) {
-        this.conn.failStream(
-          this,
+        this.fail(
           new RequestBodyError(`request body stream failed: ${(err as Error).message}`, {
             origin: this.ex.origin,
             cause: err,
@@ -234,7 +212,7 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
     const why = headerListOverflow(raw, conn.limits);
     if (why === null) return false;
     const origin = conn.origin;
-    conn.failStream(this, new HeadersOverflowError(`response ${what} from ${origin} ${why}`, { origin }));
+    this.fail(new HeadersOverflowError(`response ${what} from ${origin} ${why}`, { origin }));
     return true;
   }
 
@@ -281,10 +259,7 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
       return;
     }
     if (this.recv !== RECV_HEAD) {
-      this.conn.failStream(
-        this,
-        new Http2Error(`HTTP/2 stream from ${this.conn.origin} ended without a response`),
-      );
+      this.fail(new Http2Error(`HTTP/2 stream from ${this.conn.origin} ended without a response`));
       this.recv = RECV_ENDED;
       return;
     }
@@ -323,10 +298,83 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
         // right after the last frame): the response was whole.
         this.onEnd();
       } else {
-        this.conn.failClosedStream(this);
+        this.failClosed();
       }
     }
     this.conn.release(this);
+  }
+
+  // ---- failing --------------------------------------------------------------------------------
+
+  /**
+   * We end the stream with `err` (a timeout, a header limit, the caller, the request body) and reset
+   * it if it is still open. The slot is released when it closes.
+   */
+  fail(err: Error): void {
+    const stream = this.stream;
+    if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+    if (this.recv >= RECV_SETTLED) return;
+    const end = this.endFacts('us');
+    end.aborted = isAbort(err);
+    this.settle(err, streamOutcome(end));
+  }
+
+  /** It closed under us before the response was whole: refused, lost, or failed. */
+  private failClosed(): void {
+    const end = this.endFacts('closed');
+    const reason = closedReason(end);
+    const conn = this.conn;
+    const err =
+      conn.closeError ??
+      closedStreamError(reason, {
+        origin: this.ex.origin,
+        rstCode: end.rstCode,
+        goawayCode: conn.settings.goawayCode,
+        headDelivered: this.recv === RECV_HEAD,
+        limits: conn.limits,
+        streamError: this.error,
+        sessionError: conn.sessionError,
+      });
+    end.aborted = isAbort(err);
+    if (reason === 'refused') conn.onRefused();
+    this.settle(err, streamOutcome(end));
+  }
+
+  /** What happened, for streamOutcome (the stream is not settled yet). */
+  private endFacts(by: 'us' | 'closed'): StreamEnd {
+    const stream = this.stream;
+    const conn = this.conn;
+    const ex = this.ex;
+    return {
+      by,
+      received: this.recv as Received,
+      aborted: false,
+      rstCode: stream.rstCode ?? NGHTTP2_NO_ERROR,
+      goaway: conn.settings.goaway,
+      aboveGoaway: conn.settings.aboveGoaway(stream.id),
+      sessionLost: conn.sessionLost,
+      fromIdle: ex.connFromIdle,
+      bodyOpened: this.source !== SOURCE_NONE,
+      bodyReplayable: ex.body.replayable,
+      replays: replays.get(ex) ?? 0,
+    };
+  }
+
+  /** Settles the exchange, which failed, as `outcome` says. */
+  private settle(err: Error, outcome: StreamOutcome): void {
+    this.recv = RECV_SETTLED;
+    const ex = this.ex;
+    const body = this.reclaimBody();
+    this.body = null;
+    if (outcome === 'fail-body') {
+      ex.finish();
+      if (body !== null) body.failFromSource(err);
+    } else if (outcome === 'aborted') {
+      ex.reject(err);
+    } else {
+      if (outcome === 'replay-elsewhere') replays.set(ex, (replays.get(ex) ?? 0) + 1);
+      this.conn.handBack(ex, err, outcome);
+    }
   }
 
   /**
@@ -394,61 +442,13 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
     this.weakBody = null;
     if (this.recv >= RECV_SETTLED) return;
     warnBodyAbandoned('HTTP/2 stream');
-    this.conn.failStream(this, new SocketClosedError('response body was garbage-collected unread'));
+    this.fail(new SocketClosedError('response body was garbage-collected unread'));
   }
 
   /** The consumer gave up on the body: reset the stream (the session stays usable). */
   abandonBody(body: ResponseBody, err: Error): void {
     if (this.reclaimBody() !== body) return;
     this.body = null;
-    this.conn.failStream(this, err);
+    this.fail(err);
   }
-}
-
-// Stream event handlers: `this` is the node stream; no closure is made per request. The header
-// events carry node:http2's header object and, third, the raw block (name, value, ...): the object
-// gives the fields node has already checked, the raw block becomes IncomingHeaders (incomingHeaders).
-type HeadersListener = (headers: IncomingHttpHeaders, flags: number) => void;
-function onStreamResponse(
-  this: TaggedStream,
-  headers: IncomingHttpHeaders,
-  _flags: number,
-  raw: string[],
-): void {
-  this[STATE].onResponse(headers, raw);
-}
-function onStreamHeaders(
-  this: TaggedStream,
-  headers: IncomingHttpHeaders,
-  _flags: number,
-  raw: string[],
-): void {
-  this[STATE].onInformation(headers, raw);
-}
-function onStreamData(this: TaggedStream, chunk: Buffer): void {
-  this[STATE].onData(chunk);
-}
-function onStreamTrailers(
-  this: TaggedStream,
-  _headers: IncomingHttpHeaders,
-  _flags: number,
-  raw: string[],
-): void {
-  this[STATE].onTrailers(raw);
-}
-function onStreamEnd(this: TaggedStream): void {
-  this[STATE].onEnd();
-}
-function onStreamFinish(this: TaggedStream): void {
-  this[STATE].onSendDone();
-}
-function onStreamDrain(this: TaggedStream): void {
-  this[STATE].wakeWriter();
-}
-function onStreamError(this: TaggedStream, err: Error): void {
-  const s = this[STATE];
-  if (s.error === undefined) s.error = err;
-}
-function onStreamClose(this: TaggedStream): void {
-  this[STATE].onClose();
 }
