@@ -1,12 +1,11 @@
 /**
  * What becomes of an exchange whose HTTP/2 stream ended before its response was whole, decided by
  * pure functions of what happened (who ended it, the RST_STREAM code, a GOAWAY), what the stream
- * had received, its request body, and the replays so far; and the error it fails with. The
- * connection gathers the facts (`H2Connection.endFacts`) and carries the outcome out
- * (`H2Connection.settleFailed`): before the response head the exchange goes back to the pool, which
- * replays it (`resend`: the server never processed it) or retries it (`onExchangeFailed`: the
- * session died under it) or rejects it; after the head its body errors.
- */
+ * had received, its request body, and the replays so far; and the error it fails with. The stream
+ * gathers the facts and carries the outcome out (`H2Stream.endFacts`, `H2Stream.settle`): before
+ * the response head the exchange goes back to the pool (`H2Connection.handBack`), which replays it
+ * (`resend`: the server never processed it) or retries it (`onExchangeFailed`: the session died
+ * under it) or rejects it; after the head its body errors. */
 import http2 from 'node:http2';
 import { HeadersOverflowError, Http2Error, SocketClosedError, WarmpoolError } from '../errors.js';
 import { type H2HeaderLimits, overLimitsResetMessage } from './header-limits.js';
