@@ -66,6 +66,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
 
   private readonly session: ClientHttp2Session;
   private readonly scheme: 'https' | 'http';
+  /** What the server's SETTINGS and GOAWAY said (H2Stream reads GOAWAY's). */
   readonly settings = new SessionSettings();
   /** No new streams: GOAWAY arrived, or close() was asked while streams were open. */
   private draining = false;

@@ -5,7 +5,8 @@
  * gathers the facts and carries the outcome out (`H2Stream.endFacts`, `H2Stream.settle`): before
  * the response head the exchange goes back to the pool (`H2Connection.handBack`), which replays it
  * (`resend`: the server never processed it) or retries it (`onExchangeFailed`: the session died
- * under it) or rejects it; after the head its body errors. */
+ * under it) or rejects it; after the head its body errors.
+ */
 import http2 from 'node:http2';
 import { HeadersOverflowError, Http2Error, SocketClosedError, WarmpoolError } from '../errors.js';
 import { type H2HeaderLimits, overLimitsResetMessage } from './header-limits.js';
