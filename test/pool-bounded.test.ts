@@ -104,9 +104,14 @@ test('2 000 requests queued and aborted one by one behind a busy connection leav
         .catch(() => {});
       ac.abort();
     }
-    await sleep(0);
-    gc();
-    const grown = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - before;
+    // An ArrayBuffer's memory is given back by a sweeper after the collection that found it dead: on
+    // a loaded machine that can take a few turns. What is still reachable stays, however long we wait.
+    let grown = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 20 && grown >= 16 * 1024 * 1024; i++) {
+      await sleep(i === 0 ? 0 : 25);
+      gc();
+      grown = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - before;
+    }
     assert.equal(pool.agent.originStats(pool.server.url)!.queued, 0);
     assert.ok(grown < 16 * 1024 * 1024, `held ${(grown / 2 ** 20).toFixed(1)} MiB after the aborts`);
   } finally {
