@@ -294,17 +294,7 @@ export class HeadReader {
       if (hasUpper) name = name.toLowerCase();
     }
 
-    // Value: skip leading OWS, remember the last non-OWS byte, refuse control bytes, in one pass.
-    let vs = i + 1;
-    while (vs < e && (text.charCodeAt(vs) === SP || text.charCodeAt(vs) === HTAB)) vs++;
-    let ve = vs;
-    for (let j = vs; j < e; j++) {
-      const c = text.charCodeAt(j);
-      if (c === SP || c === HTAB) continue;
-      if (c < 0x20 || c === 0x7f) throw parseError(`invalid character 0x${c.toString(16)} in header ${name}`);
-      ve = j + 1;
-    }
-    const value = ve === vs ? '' : text.slice(vs, ve);
+    const value = fieldValue(text, i + 1, e, name);
 
     let target = this.fields;
     if (target === undefined) {
@@ -324,17 +314,8 @@ export class HeadReader {
     const name = this.lastName;
     const target = this.fields;
     if (name === undefined || target === undefined) throw this.orphanFold();
-    let vs = s;
-    while (vs < e && (text.charCodeAt(vs) === SP || text.charCodeAt(vs) === HTAB)) vs++;
-    let ve = vs;
-    for (let j = vs; j < e; j++) {
-      const c = text.charCodeAt(j);
-      if (c === SP || c === HTAB) continue;
-      if (c < 0x20 || c === 0x7f) throw parseError(`invalid character 0x${c.toString(16)} in header ${name}`);
-      ve = j + 1;
-    }
-    if (ve === vs) return; // a whitespace-only continuation adds nothing once OWS is trimmed
-    const more = text.slice(vs, ve);
+    const more = fieldValue(text, s, e, name);
+    if (more === '') return; // a whitespace-only continuation adds nothing once OWS is trimmed
     const prev = getOwn(target, name)!;
     if (typeof prev === 'string') {
       setOwn(target, name, prev === '' ? more : `${prev} ${more}`);
@@ -343,4 +324,21 @@ export class HeadReader {
       prev[prev.length - 1] = last === '' ? more : `${last} ${more}`;
     }
   }
+}
+
+/**
+ * A field value between s and e: leading and trailing OWS trimmed, control bytes refused, in one pass
+ * (it remembers the last byte that is not OWS).
+ */
+function fieldValue(text: string, s: number, e: number, name: string): string {
+  let vs = s;
+  while (vs < e && (text.charCodeAt(vs) === SP || text.charCodeAt(vs) === HTAB)) vs++;
+  let ve = vs;
+  for (let j = vs; j < e; j++) {
+    const c = text.charCodeAt(j);
+    if (c === SP || c === HTAB) continue;
+    if (c < 0x20 || c === 0x7f) throw parseError(`invalid character 0x${c.toString(16)} in header ${name}`);
+    ve = j + 1;
+  }
+  return ve === vs ? '' : text.slice(vs, ve);
 }
