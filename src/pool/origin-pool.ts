@@ -11,6 +11,7 @@ import {
   type DialerOwner,
   decideDial,
 } from './dialer.js';
+import { FreeStack } from './free-stack.js';
 import {
   type Now,
   ageOf,
@@ -60,8 +61,7 @@ const waitedUnused = new WeakSet<PoolConnection>();
  */
 export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTurnOwner {
   readonly conns = new Set<PoolConnection>();
-  private readonly free: PoolConnection[] = [];
-  private readonly inFree = new WeakSet<PoolConnection>();
+  private readonly free = new FreeStack();
   private readonly waiting = new WaitQueue<Exchange>(() => this.expireWaiters());
   private readonly dialer: Dialer;
   private readonly dialTimings = new WeakMap<PoolConnection, DialTimings>();
@@ -155,10 +155,9 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
   /** The top of the free stack, after discarding what is closed, full, or no longer fresh. */
   private takeFree(ex: Exchange): PoolConnection | null {
     const free = this.free;
-    while (free.length > 0) {
-      const conn = free[free.length - 1]!;
+    for (let conn = free.top; conn !== undefined; conn = free.top) {
       if (conn.closed || conn.active >= conn.capacity) {
-        this.popFree(conn);
+        free.pop();
         continue;
       }
       // A busy connection in the free list is a multiplexed one with a free slot: not idle, but it
@@ -168,7 +167,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
           ? retireReason(conn, this.now, this.options, this.serverIdle.learnedMs)
           : wornOut(conn, this.now, this.options);
       if (why !== null) {
-        this.popFree(conn);
+        free.pop();
         conn.close(why); // a multiplexed one drains: its open exchanges finish, no new ones start
         continue;
       }
@@ -176,20 +175,15 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
         // A request that cannot be retried would be lost if the server's idle timer fired while it
         // is in flight: not on a connection this close to the timeout the server was seen to have.
         // Those below it on the stack have been idle longer still.
-        this.popFree(conn);
+        free.pop();
         conn.close('idle-timeout');
         continue;
       }
       if (ex.needsNewConnection && !conn.countsAsNewFor(ex)) return null;
-      if (conn.active + 1 >= conn.capacity) this.popFree(conn);
+      if (conn.active + 1 >= conn.capacity) free.pop();
       return conn;
     }
     return null;
-  }
-
-  private popFree(conn: PoolConnection): void {
-    this.free.pop();
-    this.inFree.delete(conn);
   }
 
   /** Sends on `conn`, recording for the response what the connection was when it was taken. */
@@ -327,13 +321,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
 
   /** Closes the least recently used idle connection (for a retry at the cap, or another origin). */
   closeOneIdle(reason: CloseReason): boolean {
-    for (const c of this.free) {
-      if (!c.closed && c.active === 0) {
-        c.close(reason);
-        return true;
-      }
-    }
-    return false;
+    return this.free.closeOldestIdle(reason);
   }
 
   wantsDialed(): boolean {
@@ -416,11 +404,8 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
       conn.close('agent-close');
       return;
     }
-    if (conn.active < conn.capacity && !this.inFree.has(conn)) {
-      this.inFree.add(conn);
-      this.free.push(conn);
-      if (conn.requestCount === 0) waitedUnused.add(conn);
-    }
+    if (conn.active < conn.capacity && this.free.push(conn) && conn.requestCount === 0)
+      waitedUnused.add(conn);
     if (conn.active === 0) {
       conn.armIdleTimer(idleLimit(conn, this.options.idleTimeout, this.serverIdle.learnedMs));
       conn.setKeepsProcessAlive(false);
@@ -446,7 +431,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
     if (
       reason === 'server-close' &&
       conn.active === 0 &&
-      (this.inFree.has(conn) || this.livenessTurns.has(conn))
+      (this.free.has(conn) || this.livenessTurns.has(conn))
     ) {
       // Closed by the server while idle (in the free list, or taken but not yet written on): its
       // idle age then is what the server's idle timeout looks like.
@@ -454,8 +439,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
       this.serverIdle.observeClose(idleFor(conn, this.now), this.now.mono);
     }
     // `free` is cleaned lazily in takeFree(); drop it now if it is on top, the common case.
-    const free = this.free;
-    if (free.length > 0 && free[free.length - 1] === conn) this.popFree(conn);
+    this.free.dropIfTop(conn);
     this.parent.releaseConnection();
     this.openAsNeeded();
     this.maybeEmpty();
@@ -488,9 +472,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
       // A reused connection died before answering: the server probably closed or reset every
       // connection that has been idle as long (a restart, an idle sweep). Drop those now instead of
       // failing through them one request at a time.
-      for (const c of [...this.free]) {
-        if (!c.closed && c.active === 0 && idleFor(c, this.now) >= ex.connIdleMs) c.close('stale');
-      }
+      this.free.closeIdleFor(ex.connIdleMs, this.now, 'stale');
     }
     if (retryable && ex.retrySafe && !ex.retried && !this.parent.closing) {
       ex.retried = true;
