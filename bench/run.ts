@@ -4,6 +4,7 @@
 import { exitUnlessFlagsValid } from './cli-flags.js';
 import { type ClientSpec, type Runner, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
 import { type H2ServerKind, type ServerHandle, startH2Server, startServer, withTimeout } from './common.js';
+import { nodeFetch, nodeFetchOnWarmpool, warmpoolFetch } from './fetch-clients.js';
 import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
 import { cpuSnapshot, machineShare } from './machine-load.js';
 import { roundOrder } from './order.js';
@@ -276,6 +277,9 @@ async function main(): Promise<void> {
     ...(compared === undefined ? [] : [compared.h1]),
     undiciPool,
     undiciFetchSpec,
+    ...(wp instanceof Error ? [] : [warmpoolFetch]),
+    nodeFetch,
+    ...(wp instanceof Error ? [] : [nodeFetchOnWarmpool]),
     nodeHttp,
     rawSocket,
   ];

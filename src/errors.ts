@@ -124,3 +124,22 @@ export class RequestBodyError extends WarmpoolError {
     super('WARMPOOL_REQUEST_BODY_ERROR', message, options);
   }
 }
+
+/** A response body's content coding (gzip, deflate, br, zstd) could not be undone; `cause` is zlib's error. */
+export class DecodeError extends WarmpoolError {
+  constructor(message: string, options?: WarmpoolErrorOptions) {
+    super('WARMPOOL_DECODE_ERROR', message, options);
+  }
+}
+
+/**
+ * A redirect that was to be followed could not be: too many of them, a Location that is not an
+ * http(s) URL, a body that cannot be sent again, or `redirect: 'error'`. `statusCode` is the redirect's.
+ */
+export class RedirectError extends WarmpoolError {
+  readonly statusCode: number;
+  constructor(message: string, statusCode: number, options?: WarmpoolErrorOptions) {
+    super('WARMPOOL_REDIRECT_ERROR', message, options);
+    this.statusCode = statusCode;
+  }
+}

@@ -34,3 +34,25 @@ export function setOwn(target: IncomingHeaders, name: string, value: string | st
     target[name] = value;
   }
 }
+
+/** The [name, value] lines of caller-supplied headers, whichever form they came in. */
+export function* outgoingEntries(h: OutgoingHeaders): Iterable<[string, string]> {
+  if (typeof (h as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const [n, v] of h as Iterable<readonly [string, string]>) yield [n, v];
+    return;
+  }
+  const rec = h as Record<string, string | number | readonly string[] | undefined>;
+  for (const name of Object.keys(rec)) {
+    const v = rec[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) yield [name, String(x)];
+    else yield [name, String(v)];
+  }
+}
+
+/** True when `h` has a field of this (lowercase) name. */
+export function hasOutgoing(h: OutgoingHeaders | undefined, lowerName: string): boolean {
+  if (h === undefined) return false;
+  for (const [name] of outgoingEntries(h)) if (name.toLowerCase() === lowerName) return true;
+  return false;
+}

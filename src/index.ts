@@ -2,7 +2,9 @@
  * warmpool: an HTTP/1.1 + HTTP/2 client for Node.js whose pool never hands out a stale connection.
  * See docs/architecture.md for the layers; every name exported here is part of the public contract.
  */
-export { Client, request, type ClientOptions, type RequestInit } from './client/client.js';
+export { Client, request, fetch, type ClientOptions, type RequestInit } from './client/client.js';
+export type { FetchInit, FetchInput } from './fetch/fetch.js';
+export { fetchDetails, type FetchDetails } from './fetch/response.js';
 export { Agent, getGlobalAgent, setGlobalAgent, type AgentStats } from './pool/agent.js';
 export type { AgentOptions } from './pool/options.js';
 export type { OriginStats } from './pool/origin-stats.js';

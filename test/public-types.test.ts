@@ -32,6 +32,7 @@ import {
   Agent, Client, getGlobalAgent, request, probeKeepAlive, Response, ResponseBody, WarmpoolError,
   HeadersTimeoutError, type AgentStats, type OriginStats, type IncomingHeaders, type ConnectionInfo,
   type Timings, type InformationalResponse, WarmpoolDispatcher, installGlobalDispatcher, type DispatchHandler,
+  fetch, fetchDetails, type FetchDetails, type FetchInit, RedirectError, DecodeError,
 } from './dist/index.js';
 
 export async function use(): Promise<void> {
@@ -77,6 +78,15 @@ export async function use(): Promise<void> {
   void [taken, dispatcher.closed, dispatcher.destroyed];
   await dispatcher.close();
   await dispatcher.destroy();
+  const init: FetchInit = { agent, redirect: 'manual', headersTimeout: 1, retryOnStale: false, tls: {} };
+  const fetched: globalThis.Response = await fetch('http://127.0.0.1:1/', init);
+  const viaRequest: globalThis.Response = await fetch(new Request('http://127.0.0.1:1/'), { body: new Uint8Array(1), method: 'POST' });
+  const viaClient: globalThis.Response = await client.fetch(new URL('http://127.0.0.1:1/'), { signal: null });
+  const details: FetchDetails | undefined = fetchDetails(fetched);
+  const reused: boolean | undefined = details?.connection.reused;
+  const followed: Response = await client.request('/', { maxRedirections: 3, decompress: true });
+  const withDefaults: Client = client.with({ maxRedirections: 1, decompress: false });
+  void [viaRequest, viaClient, reused, followed, withDefaults, new RedirectError('m', 301).statusCode, DecodeError];
   await agent.destroy();
 
   // The pool's own wiring:
@@ -113,6 +123,8 @@ export async function use(): Promise<void> {
   void body.failFromSource;
   // @ts-expect-error
   void body.keepsChunks;
+  // @ts-expect-error
+  void body.takeWhole;
 }
 `;
 

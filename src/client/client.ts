@@ -1,12 +1,15 @@
 import type { TlsOptions } from '../dial/dial.js';
 import { AbortedError, InvalidArgumentError } from '../errors.js';
 import { Exchange, type InformationalResponse } from '../exchange/exchange.js';
+import { type FetchInit, type FetchInput, fetchThrough } from '../fetch/fetch.js';
 import { BODY_CHUNKED, BODY_NONE, encodeRequestHead } from '../h1/request-head.js';
-import type { OutgoingHeaders } from '../headers.js';
+import { type OutgoingHeaders, hasOutgoing, outgoingEntries } from '../headers.js';
 import { type Agent, getGlobalAgent } from '../pool/agent.js';
 import { numberOption } from '../pool/options.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM, PreparedBody, type RequestBody } from '../request/body.js';
+import { ACCEPT_ENCODING, decodeResponse } from '../response/decode.js';
 import type { Response } from '../response/response.js';
+import { type Hop, followRedirects } from './redirect.js';
 import { type ParsedUrl, isSimplePath, parseUrl, resolveAgainst } from './target.js';
 import { checkClientOptions, checkRequestInit } from './validate.js';
 
@@ -30,6 +33,16 @@ export interface RequestInit {
   tls?: TlsOptions;
   /** Bytes the body stream buffers before the socket is paused. Default 64 KiB. */
   highWaterMark?: number;
+  /**
+   * Follow up to this many redirects (301, 302, 303, 307, 308), then fail with RedirectError.
+   * Default 0: a redirect is handed back as it came. See docs for the rules (method, body, headers).
+   */
+  maxRedirections?: number;
+  /**
+   * Undo the response's content-encoding (gzip, x-gzip, deflate, br, and zstd where Node has it) and
+   * send `accept-encoding` for them unless the request has one. Default false.
+   */
+  decompress?: boolean;
 }
 
 export interface ClientOptions {
@@ -43,6 +56,10 @@ export interface ClientOptions {
   bodyTimeout?: number;
   retryOnStale?: boolean;
   tls?: TlsOptions;
+  /** Default for every request's `maxRedirections`. Default 0. */
+  maxRedirections?: number;
+  /** Default for every request's `decompress`. Default false. */
+  decompress?: boolean;
 }
 
 const DEFAULT_HEADERS_TIMEOUT = 30_000;
@@ -63,6 +80,8 @@ export class Client {
   readonly bodyTimeout: number;
   readonly retryOnStale: boolean;
   readonly tls: TlsOptions | undefined;
+  readonly maxRedirections: number;
+  readonly decompress: boolean;
 
   /** baseUrl parsed once; a request for a plain '/path' only appends to its path. */
   private readonly base: ParsedUrl | undefined;
@@ -93,6 +112,8 @@ export class Client {
     this.bodyTimeout = numberOption('bodyTimeout', options.bodyTimeout, DEFAULT_BODY_TIMEOUT);
     this.retryOnStale = options.retryOnStale ?? true;
     this.tls = options.tls;
+    this.maxRedirections = options.maxRedirections ?? 0;
+    this.decompress = options.decompress ?? false;
   }
 
   /** A new Client on the same Agent, with these options changed (headers are merged). */
@@ -105,6 +126,8 @@ export class Client {
       bodyTimeout: overrides.bodyTimeout ?? this.bodyTimeout,
       retryOnStale: overrides.retryOnStale ?? this.retryOnStale,
       tls: overrides.tls ?? this.tls,
+      maxRedirections: overrides.maxRedirections ?? this.maxRedirections,
+      decompress: overrides.decompress ?? this.decompress,
     });
   }
 
@@ -113,10 +136,74 @@ export class Client {
    * the body: until it has been received whole, it holds its connection.
    */
   request(url: string | URL, init: RequestInit = {}): Promise<Response> {
+    try {
+      checkRequestInit(init);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const headers =
+      this.headers === undefined
+        ? init.headers
+        : init.headers === undefined
+          ? this.headers
+          : mergeHeaders(this.headers, init.headers);
+    const maxRedirections = init.maxRedirections ?? this.maxRedirections;
+    const decompress = init.decompress ?? this.decompress;
+    if (maxRedirections === 0 && !decompress) return this.send(url, init, headers);
+    return this.sendFollowing(url, init, headers, maxRedirections, decompress);
+  }
+
+  /**
+   * request() with redirects followed and/or the body decoded. Each hop goes through send() with the
+   * headers already merged with the Client's: a cross-origin hop must lose the Client's credentials
+   * too, not get them merged back in.
+   */
+  private async sendFollowing(
+    url: string | URL,
+    init: RequestInit,
+    merged: OutgoingHeaders | undefined,
+    maxRedirections: number,
+    decompress: boolean,
+  ): Promise<Response> {
+    const method = init.method ?? 'GET';
+    let headers = merged;
+    if (decompress && !hasOutgoing(headers, 'accept-encoding')) {
+      headers = [
+        ...(headers === undefined ? [] : outgoingEntries(headers)),
+        ['accept-encoding', ACCEPT_ENCODING],
+      ];
+    }
+    let response: Response;
+    if (maxRedirections === 0) {
+      response = await this.send(url, init, headers);
+    } else {
+      const sendHop = (hop: Hop): Promise<Response> =>
+        this.send(hop.url, { ...init, method: hop.method, body: hop.body }, hop.headers);
+      const first: Hop = { url: typeof url === 'string' ? url : url.href, method, headers, body: init.body };
+      response = (await followRedirects(sendHop, first, maxRedirections)).response;
+    }
+    // A HEAD stays a HEAD across redirects (only POST and non-HEAD 303s become GETs): `method` still says
+    // whether the final response can have content.
+    return decompress ? decodeResponse(response, method) : response;
+  }
+
+  /**
+   * The WHATWG fetch() on this Client's agent and defaults (baseUrl, headers, timeouts, tls): resolves
+   * with a global Response. Redirects are followed and content codings undone, as Node's fetch does.
+   */
+  fetch(input: FetchInput, init?: FetchInit): Promise<globalThis.Response> {
+    return fetchThrough(this, input, init);
+  }
+
+  /** One request, as given: `headers` are the final ones (merged with the Client's). */
+  private send(
+    url: string | URL,
+    init: RequestInit,
+    headers: OutgoingHeaders | undefined,
+  ): Promise<Response> {
     let ex: Exchange;
     let pool: ReturnType<Agent['poolFor']>;
     try {
-      checkRequestInit(init);
       const method = init.method === undefined ? 'GET' : init.method;
       const base = this.base;
       const parsed: ParsedUrl =
@@ -138,12 +225,6 @@ export class Client {
             : CONTENT_METHODS.has(method)
               ? 0
               : BODY_NONE;
-      const headers =
-        this.headers === undefined
-          ? init.headers
-          : init.headers === undefined
-            ? this.headers
-            : mergeHeaders(this.headers, init.headers);
       const tls = init.tls ?? this.tls;
       // Validated before any pool is made; an origin known to speak h2 needs no HTTP/1.1 head (its
       // connection would encode one, should the origin come back as HTTP/1.1).
@@ -197,7 +278,7 @@ export function mergeHeaders(
   const merged = new Map<string, [string, string[]]>();
   const add = (h: OutgoingHeaders, replace: boolean): void => {
     const seen = new Set<string>();
-    for (const [name, value] of entries(h)) {
+    for (const [name, value] of outgoingEntries(h)) {
       const lower = name.toLowerCase();
       const entry = merged.get(lower);
       if (entry === undefined || (replace && !seen.has(lower))) merged.set(lower, [name, [value]]);
@@ -212,24 +293,36 @@ export function mergeHeaders(
   return out;
 }
 
-function* entries(h: OutgoingHeaders): Iterable<[string, string]> {
-  if (typeof (h as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    for (const [n, v] of h as Iterable<readonly [string, string]>) yield [n, v];
-    return;
-  }
-  const rec = h as Record<string, string | number | readonly string[] | undefined>;
-  for (const name of Object.keys(rec)) {
-    const v = rec[name];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) yield [name, String(x)];
-    else yield [name, String(v)];
-  }
-}
-
 let defaultClient: Client | undefined;
 
 /** Sends a request through the process-wide Agent with default options. */
 export function request(url: string | URL, init?: RequestInit): Promise<Response> {
+  return globalClient().request(url, init);
+}
+
+function globalClient(): Client {
   if (defaultClient === undefined || defaultClient.agent !== getGlobalAgent()) defaultClient = new Client();
-  return defaultClient.request(url, init);
+  return defaultClient;
+}
+
+/** A default Client per Agent passed to fetch(url, { agent }); forgotten with the Agent. */
+const agentClients = new WeakMap<Agent, Client>();
+
+/**
+ * The WHATWG fetch(), as Node's built-in fetch behaves, on warmpool's pool: the process-wide Agent,
+ * or `init.agent`. Resolves with a real global Response; see fetchDetails() for the connection facts.
+ */
+export function fetch(input: FetchInput, init?: FetchInit): Promise<globalThis.Response> {
+  const agent = init?.agent;
+  if (agent === undefined) return fetchThrough(globalClient(), input, init);
+  let client = agentClients.get(agent);
+  if (client === undefined) {
+    try {
+      client = new Client({ agent });
+    } catch (err) {
+      return Promise.reject(new TypeError((err as Error).message, { cause: err }));
+    }
+    agentClients.set(agent, client);
+  }
+  return fetchThrough(client, input, init);
 }

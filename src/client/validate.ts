@@ -47,6 +47,14 @@ function checkCommon(o: Record<string, unknown>): void {
     fail('retryOnStale', 'a boolean', o.retryOnStale);
   }
   if (o.tls !== undefined && (typeof o.tls !== 'object' || o.tls === null)) fail('tls', 'an object', o.tls);
+  if (
+    o.maxRedirections !== undefined &&
+    !(typeof o.maxRedirections === 'number' && Number.isInteger(o.maxRedirections) && o.maxRedirections >= 0)
+  ) {
+    fail('maxRedirections', 'an integer >= 0', o.maxRedirections);
+  }
+  if (o.decompress !== undefined && typeof o.decompress !== 'boolean')
+    fail('decompress', 'a boolean', o.decompress);
 }
 
 function isSignal(v: unknown): boolean {

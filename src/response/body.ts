@@ -172,6 +172,17 @@ export class ResponseBody extends Readable {
     return !(this.expectedLength > 0 && this.held.length === 0);
   }
 
+  /**
+   * @internal
+   * The whole body, when it has all arrived and nobody has started reading it; it is then read (as by
+   * bytes()). Null otherwise. fetch() hands a body that came with its head to the web stream in one go.
+   */
+  takeWhole(): Buffer | null {
+    if (!this.received || this.streaming || this.consumed || this.failure !== null) return null;
+    this.consumed = true;
+    return this.takeHeld() ?? Buffer.alloc(0);
+  }
+
   /** True once the connection has delivered the whole body. */
   get complete(): boolean {
     return this.received;

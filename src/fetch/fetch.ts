@@ -1,0 +1,177 @@
+import type { Client, RequestInit as WarmpoolRequestInit } from '../client/client.js';
+import { type Hop, type RedirectMode, followRedirects, isRedirectStatus } from '../client/redirect.js';
+import type { TlsOptions } from '../dial/dial.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { Agent } from '../pool/agent.js';
+import { ACCEPT_ENCODING, decodeResponse } from '../response/decode.js';
+import type { Response as WarmpoolResponse } from '../response/response.js';
+import { FetchInputError, extractBody } from './body-init.js';
+import { toFetchResponse } from './response.js';
+
+/**
+ * fetch(): the WHATWG fetch API as Node's built-in fetch implements it, on warmpool's pool. A thin
+ * layer over Client.request(): it turns the standard's inputs into a request, follows redirects and
+ * undoes content codings with the core's own parts (redirect.ts, decode.ts), and hands back a real
+ * global Response. What it knowingly does differently is listed in the README.
+ */
+
+/** fetch()'s options: the standard's RequestInit, plus warmpool's own. */
+export interface FetchInit {
+  method?: string;
+  headers?: RequestInit['headers'];
+  /** The standard's bodies, and beyond it a Node Readable or any AsyncIterable<Uint8Array>. */
+  body?: RequestInit['body'] | NodeJS.ReadableStream | AsyncIterable<Uint8Array>;
+  /** 'follow' (default, up to 20), 'manual' (the redirect is the response), 'error'. */
+  redirect?: RedirectMode;
+  signal?: AbortSignal | null;
+  /** Required ('half') for a ReadableStream body, as the standard says. */
+  duplex?: 'half';
+  /** The pool to use; default the process-wide one (or the Client's, for client.fetch()). */
+  agent?: Agent;
+  headersTimeout?: number;
+  bodyTimeout?: number;
+  retryOnStale?: boolean;
+  /** Allow a safe retry of a non-idempotent method on a stale connection. */
+  idempotent?: boolean;
+  tls?: TlsOptions;
+  /** The standard's members that have no meaning outside a browser; accepted and ignored, as by Node's fetch. */
+  mode?: string;
+  credentials?: string;
+  cache?: string;
+  referrer?: string;
+  referrerPolicy?: string;
+  integrity?: string;
+  keepalive?: boolean;
+  priority?: string;
+  window?: null;
+}
+
+export type FetchInput = string | URL | Request;
+
+/** The standard's redirect limit (fetch §4.4 HTTP-redirect fetch, step 5). */
+const MAX_REDIRECTS = 20;
+const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
+/** Methods the standard upper-cases when given in any case (PATCH is not among them). */
+const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Headers fetch adds unless the caller set them: what Node's fetch sends (accept, and the codings it
+ * decodes), and a user-agent, which some APIs require.
+ */
+const DEFAULT_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ['accept', '*/*'],
+  ['accept-encoding', ACCEPT_ENCODING],
+  ['user-agent', 'warmpool'],
+];
+
+/** Sends a fetch through `client`. fetch() and client.fetch() both come here. */
+export async function fetchThrough(
+  client: Client,
+  input: FetchInput,
+  init: FetchInit = {},
+): Promise<Response> {
+  if (typeof init !== 'object' || init === null) {
+    throw new TypeError(`fetch options must be an object, got ${init === null ? 'null' : typeof init}`);
+  }
+  if (init.agent !== undefined && init.agent !== client.agent) {
+    throw new TypeError(
+      "client.fetch() sends through its Client's agent: make the Client with { agent } instead",
+    );
+  }
+  const request = input instanceof Request ? input : undefined;
+  const signal = init.signal ?? request?.signal ?? undefined;
+  let method = 'GET';
+  let redirect: RedirectMode = 'follow';
+  let first: Hop;
+  try {
+    const url = request !== undefined ? request.url : typeof input === 'string' ? input : (input as URL).href;
+    if (typeof url !== 'string')
+      throw new FetchInputError('fetch input must be a string, a URL or a Request');
+    method = normalizeMethod(init.method ?? request?.method ?? 'GET');
+    redirect = init.redirect ?? (request?.redirect as RedirectMode | undefined) ?? 'follow';
+    if (redirect !== 'follow' && redirect !== 'manual' && redirect !== 'error') {
+      throw new FetchInputError(`redirect must be 'follow', 'manual' or 'error', got ${String(redirect)}`);
+    }
+    const bodyInit = init.body !== undefined ? init.body : request?.body;
+    const extracted = extractBody(bodyInit, init.duplex ?? (request !== undefined ? 'half' : undefined));
+    if (extracted.body !== undefined && (method === 'GET' || method === 'HEAD')) {
+      throw new FetchInputError('Request with GET/HEAD method cannot have body.');
+    }
+    const headers = requestHeaders(init.headers ?? request?.headers, extracted.contentType, extracted.length);
+    first = { url, method, headers, body: extracted.body };
+  } catch (err) {
+    throw fetchError(err, signal);
+  }
+  const options: WarmpoolRequestInit = {
+    method: first.method,
+    headers: first.headers,
+    body: first.body,
+    signal,
+    headersTimeout: init.headersTimeout,
+    bodyTimeout: init.bodyTimeout,
+    retryOnStale: init.retryOnStale,
+    idempotent: init.idempotent,
+    tls: init.tls,
+  };
+  try {
+    let response = await client.request(first.url, options);
+    let count = 0;
+    if (isRedirectStatus(response.status) && redirect !== 'manual') {
+      // Only a redirect pays for the loop (and its closure): most responses are not one.
+      const send = (hop: Hop): Promise<WarmpoolResponse> =>
+        client.request(hop.url, { ...options, method: hop.method, headers: hop.headers, body: hop.body });
+      ({ response, count } = await followRedirects(send, first, MAX_REDIRECTS, redirect, response));
+    }
+    return toFetchResponse(decodeResponse(response, method), method, count, signal);
+  } catch (err) {
+    throw fetchError(err, signal);
+  }
+}
+
+function normalizeMethod(method: unknown): string {
+  if (typeof method !== 'string' || !TOKEN.test(method)) {
+    throw new FetchInputError(`'${String(method)}' is not a valid HTTP method.`);
+  }
+  const upper = method.toUpperCase();
+  if (FORBIDDEN_METHODS.has(upper)) throw new FetchInputError(`'${method}' HTTP method is unsupported.`);
+  return NORMALIZED_METHODS.has(upper) ? upper : method;
+}
+
+/**
+ * The request's header lines: the caller's (normalized as the standard's Headers does, which also
+ * checks them), the body's Content-Type and length, and the defaults the caller did not set.
+ */
+function requestHeaders(
+  init: RequestInit['headers'] | undefined,
+  contentType: string | null,
+  length: number,
+): Array<readonly [string, string]> {
+  if (init === undefined && contentType === null && length === -1)
+    return DEFAULT_HEADERS as Array<[string, string]>;
+  const lines: Array<readonly [string, string]> = [];
+  const seen = new Set<string>();
+  if (init !== undefined) {
+    const headers = init instanceof Headers ? init : new Headers(init);
+    for (const line of headers) {
+      lines.push(line);
+      seen.add(line[0]);
+    }
+  }
+  if (contentType !== null && !seen.has('content-type')) lines.push(['content-type', contentType]);
+  if (length >= 0 && !seen.has('content-length')) lines.push(['content-length', String(length)]);
+  for (const line of DEFAULT_HEADERS) if (!seen.has(line[0])) lines.push(line);
+  return lines;
+}
+
+/**
+ * What a failed fetch rejects with, as Node's fetch: the abort reason once the signal fired; a
+ * TypeError for bad input (its message says what was wrong); and TypeError('fetch failed') with the
+ * warmpool error as its `cause` for everything the network did.
+ */
+function fetchError(err: unknown, signal: AbortSignal | undefined | null): unknown {
+  if (signal?.aborted) return signal.reason;
+  if (err instanceof TypeError) return err;
+  if (err instanceof InvalidArgumentError) return new TypeError(err.message, { cause: err });
+  return new TypeError('fetch failed', { cause: err });
+}
