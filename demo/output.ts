@@ -41,8 +41,9 @@ export class Progress {
 
   update(text: string): void {
     if (!this.live) return;
-    const width = (process.stdout.columns ?? 80) - 1;
-    process.stdout.write(`\r\x1b[2K${text.slice(0, width)}`);
+    // One line, or the next \r would not erase all of it; a terminal of unknown width says 0 columns.
+    const columns = process.stdout.columns || 80;
+    process.stdout.write(`\r\x1b[2K${text.slice(0, Math.max(columns - 1, 20))}`);
     this.shown = true;
   }
 
