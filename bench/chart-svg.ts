@@ -95,7 +95,7 @@ export function benchChartSvg(data: ResultsData): string {
   for (let gx = LEFT, i = 0; i < groups.length; gx += groupWidth(groups[i]!), i++) {
     firstBar.push(gx + (groupWidth(groups[i]!) - groups[i]!.bars.length * BAR) / 2);
   }
-  const width = Math.max(480, LEFT + RIGHT + groups.reduce((w, g) => w + groupWidth(g), 0));
+  const width = Math.max(560, LEFT + RIGHT + groups.reduce((w, g) => w + groupWidth(g), 0));
   const m = data.meta;
   const subtitle = [
     m.date,
@@ -138,7 +138,7 @@ export function benchChartSvg(data: ResultsData): string {
   parts.push(
     text(
       { x: 12, y: top, 'font-weight': 'bold' },
-      'req/s relative to undici (1.0 = undici Pool in the same cell; dashed: the target)',
+      'req/s relative to undici (1x: its Pool in the same cell; dashed: the target)',
     ),
   );
   const step = maxVs <= 2 ? 0.25 : maxVs <= 5 ? 0.5 : 1;
