@@ -85,7 +85,7 @@ export function summaryTable(panels: readonly PanelResult[]): Table {
   return { title: 'Summary', columns: ['panel', 'measure', 'node:http(s)', 'undici', 'warmpool'], rows };
 }
 
-/** The p50 of `values`, rounded as the tables show it: JSON keeps the same figure as the screen. */
+/** Milliseconds rounded as the tables show them: `--json` keeps the figure the screen shows. */
 export function round(value: number): number {
   return Number.isNaN(value) ? value : Number(ms(value));
 }

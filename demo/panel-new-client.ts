@@ -11,7 +11,7 @@
  */
 import http2 from 'node:http2';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { benchCert } from '../bench/common.js';
@@ -49,8 +49,8 @@ async function startServer(): Promise<TlsServer> {
   });
   let handshakes = 0;
   const sessions = new Set<http2.ServerHttp2Session>();
-  const sockets = new Set<import('node:net').Socket>();
-  server.on('secureConnection', (socket: import('node:net').Socket) => {
+  const sockets = new Set<Socket>();
+  server.on('secureConnection', (socket: Socket) => {
     handshakes++;
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
