@@ -34,6 +34,14 @@ export interface ServerOptions {
   nagle?: boolean;
   /** Close a connection after it has been idle this long. */
   idleCloseMs?: number;
+  /**
+   * The listen backlog (default 2048). With a small one and `acceptDelayMs`, a burst of new
+   * connections overflows the accept queue: the kernel drops the extra SYNs and the clients resend
+   * them a second later (the demo's bursts panel).
+   */
+  backlog?: number;
+  /** Block the server's event loop this long on every connection it accepts: a slow accept loop. */
+  acceptDelayMs?: number;
 }
 
 export interface ServerStats {
@@ -56,13 +64,13 @@ export interface ServerHandle {
  * The server child's side of the IPC protocol: report the port once listening, answer 'stats',
  * 'reset' and 'exit', and leave when the parent dies or closes the channel (never linger).
  */
-export function serveParent(server: NetServer, stats: ServerStats): void {
+export function serveParent(server: NetServer, stats: ServerStats, backlog = 2048): void {
   // The memory scenario dials 1 000 connections at once. With node's default backlog (511) a burst
   // can overflow the accept queue: the kernel drops those SYNs and the client resends them a second
   // later, by when a pool that serves its queue on the connections it has may no longer wait for
   // them (run 12 counted 911 warmpool connections; the bench machine's ListenOverflows counter showed
   // 353 overflows since boot). The kernel caps the backlog at net.core.somaxconn (4 096 there).
-  server.listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, () => {
+  server.listen({ port: 0, host: '127.0.0.1', backlog }, () => {
     const addr = server.address() as AddressInfo;
     process.send?.({ port: addr.port });
   });

@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { benchChartSvg } from './chart-svg.js';
 
 /**
  * Latency samples in milliseconds. A growable Float64Array: pushing a number allocates nothing (a
@@ -123,19 +124,23 @@ export function machineLoadLine(meta: Pick<RunMeta, 'othersCpu' | 'stealCpu'>): 
 
 const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
 
-/** Writes bench/results/<timestamp>.json and .md (the folder is created here; git ignores it). */
-export function writeResults(meta: RunMeta, tables: Table[]): { json: string; md: string } {
+/** Writes bench/results/<timestamp>.json, .md and .svg (the folder is created here; git ignores it). */
+export function writeResults(meta: RunMeta, tables: Table[]): { json: string; md: string; svg: string } {
   const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url)); // from build/bench/
   mkdirSync(dir, { recursive: true });
   const stamp = meta.date.replace(/[:.]/g, '-');
   const json = `${dir}${stamp}.json`;
   const md = `${dir}${stamp}.md`;
+  const svg = `${dir}${stamp}.svg`;
   // Rows as objects keyed by column name, for whoever reads the JSON (NaN becomes null).
   const data = tables.map((t) => ({
     ...t,
     rows: t.rows.map((r) => Object.fromEntries(t.columns.map((c, i) => [c, r[i]]))),
   }));
-  writeFileSync(json, `${JSON.stringify({ meta, tables: data }, null, 2)}\n`);
+  const text = JSON.stringify({ meta, tables: data }, null, 2);
+  writeFileSync(json, `${text}\n`);
+  // The chart from the JSON as written (NaN already null), exactly as chart.js draws it from the file.
+  writeFileSync(svg, benchChartSvg(JSON.parse(text)));
   const head = [
     `# warmpool bench, ${meta.date}`,
     '',
@@ -148,5 +153,5 @@ export function writeResults(meta: RunMeta, tables: Table[]): { json: string; md
   const warning = loadWarning(meta);
   if (warning) head.push('', `**${warning}**`);
   writeFileSync(md, `${[...head, ...tables.map((t) => `\n${markdownTable(t)}`)].join('\n')}\n`);
-  return { json, md };
+  return { json, md, svg };
 }

@@ -349,7 +349,7 @@ async function main(): Promise<void> {
   const warning = loadWarning(meta);
   if (warning) console.log(`\n${warning}`);
   const files = writeResults(meta, tables);
-  console.log(`\nwrote ${files.json}\n      ${files.md}`);
+  console.log(`\nwrote ${files.json}\n      ${files.md}\n      ${files.svg}`);
 }
 
 main().then(

@@ -10,6 +10,7 @@
 // Options (JSON in argv[2]):
 //   nagle        noDelay false, and head and body written in two separate writes (the Nagle scenario)
 //   idleCloseMs  close a connection that has been idle that long (the snapshot-restore scenario)
+//   backlog, acceptDelayMs  a small accept queue and a slow accept loop (the demo's bursts panel)
 //
 // IPC: sends { port } once listening; answers { cmd: 'stats' } with ServerStats and { cmd: 'reset' }
 // by zeroing the counters; exits on { cmd: 'exit' } or when the parent goes away.
@@ -39,6 +40,7 @@ for (const [path, size] of Object.entries(BODIES)) {
 }
 const notFound = response(Buffer.from('not found\n'), true);
 
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 const stats: ServerStats = { accepted: 0, requests: 0, open: 0 };
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const CONNECTION_CLOSE = /\r\nconnection:[ \t]*close/i;
@@ -48,6 +50,9 @@ const server = net.createServer({ noDelay: !opts.nagle }, (socket) => {
   stats.open++;
   socket.on('close', () => stats.open--);
   socket.on('error', () => {}); // a client resetting its connection is not the server's problem
+  // The thread sleeps (Atomics.wait: no CPU spent, so other processes run at full speed) and accepts
+  // nothing meanwhile: the kernel's accept queue (the backlog) fills up.
+  if (opts.acceptDelayMs) Atomics.wait(SLEEPER, 0, 0, opts.acceptDelayMs);
   if (opts.idleCloseMs) {
     // 'timeout' fires after idleCloseMs without traffic. destroy() closes the descriptor the way an
     // idle-closing server (nginx keepalive_timeout, a load balancer) does: a FIN now, and a RST for
@@ -89,4 +94,4 @@ const server = net.createServer({ noDelay: !opts.nagle }, (socket) => {
   });
 });
 
-serveParent(server, stats);
+serveParent(server, stats, opts.backlog);
