@@ -20,7 +20,7 @@ import {
   writeResults,
 } from './report.js';
 import { type Scenario, scenarios } from './scenarios/index.js';
-import { targetsTable } from './targets.js';
+import { fetchTargetsTable, targetsTable } from './targets.js';
 import {
   comparedClients,
   loadWarmpool,
@@ -317,8 +317,8 @@ async function main(): Promise<void> {
     const t = matrixTable(rows);
     tables.push(t);
     console.log(textTable(t));
-    const targets = targetsTable(rows);
-    if (targets !== undefined) {
+    for (const targets of [targetsTable(rows), fetchTargetsTable(rows)]) {
+      if (targets === undefined) continue;
       tables.push(targets);
       console.log(textTable(targets));
     }

@@ -770,3 +770,45 @@ test(
     }
   },
 );
+
+test(
+  'a classic handler that pauses in onData on a body that came whole gets onComplete only after resume()',
+  { timeout: T },
+  async () => {
+    const srv = await startHttpServer((_req, res) => void res.end('small body'));
+    const agent = new Agent();
+    try {
+      const dispatcher = new WarmpoolDispatcher({ agent });
+      const events: string[] = [];
+      let resume: (() => void) | undefined;
+      const done = new Promise<void>((resolve, reject) => {
+        const handler: DispatchHandler = {
+          onHeaders(_status, _raw, resumeFn) {
+            resume = resumeFn;
+            events.push('headers');
+            return true;
+          },
+          onData(chunk) {
+            events.push(`data ${chunk.toString()}`);
+            return false; // pause
+          },
+          onComplete() {
+            events.push('complete');
+            resolve();
+          },
+          onError: reject,
+        };
+        dispatcher.dispatch({ origin: srv.url, path: '/', method: 'GET' }, handler);
+      });
+      await waitFor(() => events.length === 2, 'headers and data');
+      await sleep(50);
+      assert.deepEqual(events, ['headers', 'data small body'], 'no onComplete while paused');
+      resume!();
+      await done;
+      assert.deepEqual(events, ['headers', 'data small body', 'complete']);
+    } finally {
+      await agent.destroy();
+      await srv.close();
+    }
+  },
+);

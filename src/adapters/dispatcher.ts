@@ -252,6 +252,9 @@ class Dispatch implements DispatchController {
   #paused = false;
   #aborted = false;
   #reason: unknown = null;
+  /** A whole body was handed over and the handler paused: its end waits for resume(). */
+  #endOnResume = false;
+  #trailers: IncomingHeaders | undefined = undefined;
   /** The handler has had its last callback (onComplete or onError). */
   ended = false;
 
@@ -287,6 +290,11 @@ class Dispatch implements DispatchController {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
+    if (this.#endOnResume) {
+      this.#endOnResume = false;
+      this.onEnd(this.#trailers);
+      return;
+    }
     this.#body?.resume();
   }
 
@@ -364,6 +372,20 @@ class Dispatch implements DispatchController {
       return;
     }
     if (this.ended) return; // aborted in onHeaders
+    // Most bodies have all arrived with their head: handed over in one onData, they skip the
+    // Readable's flowing machinery (three listeners, a push and an 'end' tick per response).
+    const whole = this.#paused ? null : body.takeWhole();
+    if (whole !== null) {
+      this.#body = null;
+      if (whole.length > 0) this.onData(whole);
+      if (this.ended) return;
+      if (this.#paused) {
+        // As undici: a handler that asked for a pause gets its onComplete only after resume().
+        this.#endOnResume = true;
+        this.#trailers = body.trailers;
+      } else this.onEnd(body.trailers);
+      return;
+    }
     if (this.#paused) body.pause(); // a 'data' listener on a paused stream does not start it
     body.on('data', (chunk: Buffer) => this.onData(chunk));
     body.on('end', () => this.onEnd(body.trailers));
