@@ -916,3 +916,32 @@ test('fetch over HTTP/2: headers, body, decoding and the h2 connection facts', {
     await server.close();
   }
 });
+
+test(
+  'fetch parses the URL as the standard does (dot segments, case, default port), as Node fetch; only http(s)',
+  { timeout: T },
+  async () => {
+    const server = await echo();
+    try {
+      await withAgent(async (agent) => {
+        const input = `http://LOCALHOST:${server.port}/a/../b/./c?x=1#frag`;
+        const res = await fetch(input.replace('LOCALHOST', '127.0.0.1'), { agent });
+        const seen = (await res.json()) as Seen;
+        assert.equal(seen.url, '/b/c?x=1');
+        const node = await globalThis.fetch(input.replace('LOCALHOST', '127.0.0.1'));
+        await node.text();
+        assert.equal(res.url, node.url);
+        for (const bad of ['not a url', 'data:text/plain,hi', 'file:///etc/passwd']) {
+          const err = await rejection(fetch(bad, { agent }));
+          assert.ok(err instanceof TypeError, `${bad}: ${String(err)}`);
+        }
+        assert.match(
+          String(((await rejection(fetch('not a url', { agent }))) as Error).message),
+          /Failed to parse URL/,
+        );
+      });
+    } finally {
+      await server.close();
+    }
+  },
+);

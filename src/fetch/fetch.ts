@@ -1,5 +1,6 @@
 import type { Client, RequestInit as WarmpoolRequestInit } from '../client/client.js';
 import { type Hop, type RedirectMode, followRedirects, isRedirectStatus } from '../client/redirect.js';
+import { resolveAgainst } from '../client/target.js';
 import type { TlsOptions } from '../dial/dial.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Agent } from '../pool/agent.js';
@@ -85,9 +86,7 @@ export async function fetchThrough(
   let redirect: RedirectMode = 'follow';
   let first: Hop;
   try {
-    const url = request !== undefined ? request.url : typeof input === 'string' ? input : (input as URL).href;
-    if (typeof url !== 'string')
-      throw new FetchInputError('fetch input must be a string, a URL or a Request');
+    const url = parseInput(request !== undefined ? request.url : input, client.baseUrl);
     method = normalizeMethod(init.method ?? request?.method ?? 'GET');
     redirect = init.redirect ?? (request?.redirect as RedirectMode | undefined) ?? 'follow';
     if (redirect !== 'follow' && redirect !== 'manual' && redirect !== 'error') {
@@ -127,6 +126,29 @@ export async function fetchThrough(
   } catch (err) {
     throw fetchError(err, signal);
   }
+}
+
+/**
+ * The URL as the standard parses it (relative to a Client's baseUrl, for client.fetch()) (so res.url is the normalized one: a default port dropped, dot
+ * segments resolved, the host lowercased, as Node's fetch gives it). Only http(s) is fetched here:
+ * Node's fetch also does data: and blob: URLs, which need no pool.
+ */
+function parseInput(input: unknown, baseUrl: string | undefined): string {
+  let url: URL;
+  if (input instanceof URL) url = input;
+  else if (typeof input === 'string') {
+    // A Client's baseUrl is a prefix (baseUrl + path), as for its request().
+    const resolved = resolveAgainst(baseUrl, input);
+    try {
+      url = typeof resolved === 'string' ? new URL(resolved) : resolved;
+    } catch (err) {
+      throw new FetchInputError(`Failed to parse URL from ${input}`, { cause: err });
+    }
+  } else throw new FetchInputError('fetch input must be a string, a URL or a Request');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new FetchInputError(`fetch of a ${url.protocol} URL is not supported (only http: and https:)`);
+  }
+  return url.href;
 }
 
 function normalizeMethod(method: unknown): string {
