@@ -3,6 +3,8 @@
  * See docs/architecture.md for the layers; every name exported here is part of the public contract.
  */
 export { Client, request, type ClientOptions, type RequestInit } from './client/client.js';
+export type { RetryOptions } from './client/retry.js';
+export type { Middleware, MiddlewareNext, MiddlewareRequest } from './client/middleware.js';
 export { Agent, getGlobalAgent, setGlobalAgent, type AgentStats } from './pool/agent.js';
 export type { AgentOptions } from './pool/options.js';
 export type { OriginStats } from './pool/origin-stats.js';

@@ -7,6 +7,14 @@ import { type Agent, getGlobalAgent } from '../pool/agent.js';
 import { numberOption } from '../pool/options.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM, PreparedBody, type RequestBody } from '../request/body.js';
 import type { Response } from '../response/response.js';
+import {
+  type Middleware,
+  type MiddlewareRequest,
+  checkMiddleware,
+  middlewareRequest,
+  runMiddleware,
+} from './middleware.js';
+import { type RetryOptions, type RetryPolicy, mayRetry, resolveRetry, withRetries } from './retry.js';
 import { type ParsedUrl, isSimplePath, parseUrl, resolveAgainst } from './target.js';
 import { checkClientOptions, checkRequestInit } from './validate.js';
 
@@ -30,6 +38,8 @@ export interface RequestInit {
   tls?: TlsOptions;
   /** Bytes the body stream buffers before the socket is paused. Default 64 KiB. */
   highWaterMark?: number;
+  /** Retries of failed or refused attempts (see retry.ts for the defaults); replaces the Client's. */
+  retry?: RetryOptions;
 }
 
 export interface ClientOptions {
@@ -43,6 +53,10 @@ export interface ClientOptions {
   bodyTimeout?: number;
   retryOnStale?: boolean;
   tls?: TlsOptions;
+  /** The retry policy of every request (a request's own `retry` fills its gaps from it). Default none. */
+  retry?: RetryOptions;
+  /** Functions around every request, the first outermost (see middleware.ts). */
+  middleware?: readonly Middleware[];
 }
 
 const DEFAULT_HEADERS_TIMEOUT = 30_000;
@@ -63,7 +77,13 @@ export class Client {
   readonly bodyTimeout: number;
   readonly retryOnStale: boolean;
   readonly tls: TlsOptions | undefined;
+  readonly retry: RetryOptions | undefined;
+  readonly middleware: readonly Middleware[];
 
+  /** `retry` checked and resolved; undefined: no retries. */
+  private readonly retryPolicy: RetryPolicy | undefined;
+  /** Where middleware sends a request: this Client's core, minus its baseUrl and headers (applied before). */
+  private readonly below: Client | undefined;
   /** baseUrl parsed once; a request for a plain '/path' only appends to its path. */
   private readonly base: ParsedUrl | undefined;
   /** baseUrl's path without a trailing '/', the prefix of every relative request path. */
@@ -93,11 +113,27 @@ export class Client {
     this.bodyTimeout = numberOption('bodyTimeout', options.bodyTimeout, DEFAULT_BODY_TIMEOUT);
     this.retryOnStale = options.retryOnStale ?? true;
     this.tls = options.tls;
+    this.retry = options.retry;
+    this.retryPolicy = resolveRetry(options.retry, undefined);
+    this.middleware = options.middleware === undefined ? [] : checkMiddleware(options.middleware);
+    this.below =
+      this.middleware.length === 0
+        ? undefined
+        : new Client({ ...this.optionsWith({}), baseUrl: undefined, headers: undefined, middleware: [] });
   }
 
   /** A new Client on the same Agent, with these options changed (headers are merged). */
   with(overrides: Omit<ClientOptions, 'agent'>): Client {
-    return new Client({
+    return new Client(this.optionsWith(overrides));
+  }
+
+  /** A new Client on the same Agent with `mw` added as the innermost middleware. */
+  use(mw: Middleware): Client {
+    return new Client(this.optionsWith({ middleware: [...this.middleware, ...checkMiddleware([mw])] }));
+  }
+
+  private optionsWith(overrides: Omit<ClientOptions, 'agent'>): ClientOptions {
+    return {
       agent: this.agent,
       baseUrl: overrides.baseUrl ?? this.baseUrl,
       headers: overrides.headers === undefined ? this.headers : mergeHeaders(this.headers, overrides.headers),
@@ -105,7 +141,9 @@ export class Client {
       bodyTimeout: overrides.bodyTimeout ?? this.bodyTimeout,
       retryOnStale: overrides.retryOnStale ?? this.retryOnStale,
       tls: overrides.tls ?? this.tls,
-    });
+      retry: overrides.retry ?? this.retry,
+      middleware: overrides.middleware ?? this.middleware,
+    };
   }
 
   /**
@@ -113,6 +151,49 @@ export class Client {
    * the body: until it has been received whole, it holds its connection.
    */
   request(url: string | URL, init: RequestInit = {}): Promise<Response> {
+    if (this.below !== undefined) return this.throughMiddleware(url, init);
+    return this.core(url, init);
+  }
+
+  /** The plain request object through the middleware; the last `next` is the core of `below`. */
+  private throughMiddleware(url: string | URL, init: RequestInit): Promise<Response> {
+    let req: MiddlewareRequest;
+    try {
+      checkRequestInit(init);
+      const href = parseUrl(resolveAgainst(this.baseUrl, url)).href;
+      const headers =
+        this.headers === undefined || init.headers === undefined
+          ? (init.headers ?? this.headers)
+          : mergeHeaders(this.headers, init.headers);
+      req = middlewareRequest(href, init, headers);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const below = this.below!;
+    return runMiddleware(this.middleware, 0, req, (r) => below.core(r.url, r));
+  }
+
+  /** One request under the retry policy: a single send when there is none. */
+  private core(url: string | URL, init: RequestInit): Promise<Response> {
+    if (this.retryPolicy === undefined && init?.retry === undefined) return this.send(url, init, 1);
+    let policy: RetryPolicy | undefined;
+    try {
+      policy = resolveRetry(init.retry, this.retryPolicy);
+      const method = init.method ?? 'GET';
+      if (
+        policy === undefined ||
+        !mayRetry(policy, method, init.idempotent, PreparedBody.from(init.body).replayable)
+      ) {
+        return this.send(url, init, 1);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return withRetries(policy, init.signal, (attempt) => this.send(url, init, attempt));
+  }
+
+  /** Sends the request once (attempt number `attempt` of the retry policy). */
+  private send(url: string | URL, init: RequestInit, attempt: number): Promise<Response> {
     let ex: Exchange;
     let pool: ReturnType<Agent['poolFor']>;
     try {
@@ -178,6 +259,7 @@ export class Client {
         highWaterMark: init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
         signal,
         onInformation: init.onInformation,
+        attempt,
       });
     } catch (err) {
       return Promise.reject(err);

@@ -73,6 +73,8 @@ export interface ExchangeInit {
   highWaterMark: number;
   signal: AbortSignal | undefined;
   onInformation: ((info: InformationalResponse) => void) | undefined;
+  /** Which attempt of the Client's retry policy this is (1 = the first; absent: 1). */
+  attempt?: number;
 }
 
 /**
@@ -100,6 +102,8 @@ export class Exchange implements SignalWatcher {
   readonly onInformation: ((info: InformationalResponse) => void) | undefined;
   /** May this request be sent again after a stale-connection failure? */
   readonly retrySafe: boolean;
+  /** The retry policy's attempt (1 = the first), for res.attempts and the pool's retry count. */
+  readonly attempt: number;
 
   private _state: ExchangeState = EX_QUEUED;
   /** The connection it is on (LIVENESS, SENT, STREAMING), else null. */
@@ -158,6 +162,7 @@ export class Exchange implements SignalWatcher {
     this.highWaterMark = init.highWaterMark;
     this.signal = init.signal;
     this.onInformation = init.onInformation;
+    this.attempt = init.attempt ?? 1;
     this.retrySafe =
       init.retryOnStale && (init.idempotent ?? IDEMPOTENT.has(init.method)) && init.body.replayable;
     this.promise = new Promise<Response>((resolve, reject) => {
@@ -238,6 +243,7 @@ export class Exchange implements SignalWatcher {
         timings,
         this.retried,
         this.url,
+        this.attempt,
       ),
     );
     // A resolved promise holds its Response, and so the body, for as long as the promise or either

@@ -51,6 +51,8 @@ export class Response {
     readonly retried: boolean,
     /** The URL that was requested. */
     readonly url: string,
+    /** Attempts the Client's retry policy made, this one included (1: no retry). */
+    readonly attempts = 1,
   ) {
     this.#fields = headers;
     this.#convert = convert;
@@ -91,6 +93,7 @@ export class Response {
       connection: this.connection,
       timings: this.timings,
       retried: this.retried,
+      attempts: this.attempts,
       url: this.url,
     };
     if (depth !== null && depth < 0) return options.stylize('[Response]', 'special');
