@@ -2,7 +2,7 @@ import { AbortedError } from '../errors.js';
 import type { IncomingHeaders, OutgoingHeaders } from '../headers.js';
 import type { PreparedBody } from '../request/body.js';
 import { type BodySource, ResponseBody } from '../response/body.js';
-import { type HeaderConversion, Response, type Timings } from '../response/response.js';
+import { type ConnectionInfo, type HeaderConversion, Response, type Timings } from '../response/response.js';
 import type { PoolConnection } from './connection.js';
 import { type SignalWatcher, unwatchSignal, watchSignal } from './signal-watch.js';
 
@@ -109,6 +109,8 @@ export class Exchange implements SignalWatcher {
   /** The connection it is on (LIVENESS, SENT, STREAMING), else null. */
   private _connection: PoolConnection | null = null;
   retried = false;
+  /** Answered by a MockAgent's interceptor (warmpool/testing): res.connection.mocked. */
+  mocked = false;
   /** Set for the retry: the next connection must be a new one, never another reused one. */
   needsNewConnection = false;
   // Its place in the origin's WaitQueue (see wait-queue.ts).
@@ -224,6 +226,14 @@ export class Exchange implements SignalWatcher {
     if (this.dnsMs !== undefined) timings.dnsMs = this.dnsMs;
     if (this.connectMs !== undefined) timings.connectMs = this.connectMs;
     if (this.tlsMs !== undefined) timings.tlsMs = this.tlsMs;
+    const info: ConnectionInfo = {
+      id: connectionId,
+      protocol,
+      reused: this.connReused,
+      ageMs: this.connAgeMs,
+      idleMs: this.connIdleMs,
+      requestCount: this.connRequestCount,
+    };
     this.resolveFn(
       new Response(
         status,
@@ -232,14 +242,7 @@ export class Exchange implements SignalWatcher {
         headers,
         convert,
         body,
-        {
-          id: connectionId,
-          protocol,
-          reused: this.connReused,
-          ageMs: this.connAgeMs,
-          idleMs: this.connIdleMs,
-          requestCount: this.connRequestCount,
-        },
+        this.mocked ? { ...info, mocked: true } : info,
         timings,
         this.retried,
         this.url,

@@ -14,6 +14,8 @@ export interface ConnectionInfo {
   idleMs: number;
   /** Requests sent on the connection, this one included. */
   requestCount: number;
+  /** Answered by a MockAgent's interceptor (warmpool/testing), not by a server. */
+  mocked?: true;
 }
 
 /** Where the time went. Steps that did not happen (no new connection, no TLS) are absent. */
