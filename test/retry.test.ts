@@ -5,6 +5,7 @@
  * res.attempts and agent.stats().
  */
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import {
@@ -21,6 +22,7 @@ import {
 import { ConnectError, SocketClosedError } from '../src/errors.js';
 import { markUnanswered } from '../src/exchange/unanswered.js';
 import { Agent, Client, InvalidArgumentError, request } from '../src/index.js';
+import { startH2Server } from './helpers/h2-server.js';
 import { startHttpServer } from './helpers/http-server.js';
 import { rejectsWith } from './helpers/pool-util.js';
 import { respondWith, startRawServer } from './helpers/raw-server.js';
@@ -433,6 +435,35 @@ describe('retry loop against real servers', () => {
       assert.equal(cut.connections.length, 1, 'part of a head arrived: not retried');
     } finally {
       await cut.close();
+    }
+  });
+
+  it('over HTTP/2: a stream reset before any response byte is retried', async () => {
+    let n = 0;
+    const server = await startH2Server({
+      secure: false,
+      handler: (stream, headers) => {
+        n++;
+        if (headers[':path'] === '/reset' && n === 1) {
+          stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+          return;
+        }
+        stream.respond({ ':status': 200 });
+        stream.end('ok');
+      },
+    });
+    try {
+      const client = new Client({
+        agent: agent({ http2: 'prior-knowledge' }),
+        retry: { backoff: { baseMs: 1 } },
+      });
+      const res = await client.request(`${server.url}/reset`);
+      assert.equal(res.httpVersion, '2');
+      assert.equal(res.attempts, 2);
+      assert.equal(await res.body.text(), 'ok');
+      assert.equal(n, 2);
+    } finally {
+      await server.close();
     }
   });
 
