@@ -124,7 +124,7 @@ describe('MockAgent', () => {
     assert.equal(await ok.body.text(), 'stored');
   });
 
-  it('replyWithError fails the request with that error; a HEAD gets the head only', async () => {
+  it('replyWithError fails the request with that error; a HEAD gets the head only; a chunked reply is chunked', async () => {
     const m = mock();
     const boom = new Error('boom');
     m.intercept({ origin: API, path: '/err' }).replyWithError(boom);
@@ -134,6 +134,12 @@ describe('MockAgent', () => {
     const head = await client.request('/head', { method: 'HEAD' });
     assert.equal(head.headers['content-length'], '13');
     assert.equal(await head.body.text(), '');
+    m.intercept({ origin: API, path: '/chunked' }).reply(200, 'in chunks', {
+      'Transfer-Encoding': 'chunked',
+    });
+    const chunked = await client.request('/chunked');
+    assert.equal(chunked.headers['content-length'], undefined);
+    assert.equal(await chunked.body.text(), 'in chunks');
   });
 
   it('delay(): headersTimeout and the abort signal act as with a server', async () => {

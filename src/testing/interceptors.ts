@@ -144,6 +144,7 @@ export function responseBytes(reply: MockReply, method: string): Buffer {
   const status = reply.status;
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
   let hasLength = false;
+  let chunked = false;
   let hasType = false;
   const headers = reply.headers ?? {};
   for (const name of Object.keys(headers)) {
@@ -151,6 +152,7 @@ export function responseBytes(reply: MockReply, method: string): Buffer {
     if (lower === 'content-length' || lower === 'transfer-encoding') hasLength = true;
     if (lower === 'content-type') hasType = true;
     const v = headers[name]!;
+    if (lower === 'transfer-encoding' && String(v).toLowerCase().includes('chunked')) chunked = true;
     for (const value of typeof v === 'string' ? [v] : v) head += `${name}: ${value}\r\n`;
   }
   const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
@@ -158,6 +160,15 @@ export function responseBytes(reply: MockReply, method: string): Buffer {
   if (!hasLength && !bodiless) head += `content-length: ${body.length}\r\n`;
   head += '\r\n';
   const headBytes = Buffer.from(head, 'latin1');
+  // A reply that says it is chunked is sent chunked (one chunk), as its header promises.
+  if (chunked && !bodiless) {
+    const size = body.length === 0 ? '' : `${body.length.toString(16)}\r\n`;
+    body = Buffer.concat([
+      Buffer.from(size, 'latin1'),
+      body,
+      Buffer.from(body.length === 0 ? '0\r\n\r\n' : '\r\n0\r\n\r\n', 'latin1'),
+    ]);
+  }
   return method === 'HEAD' || bodiless ? headBytes : Buffer.concat([headBytes, body]);
 }
 
