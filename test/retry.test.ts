@@ -500,5 +500,9 @@ describe('retry loop against real servers', () => {
     await rejectsWith(request('http://127.0.0.1:1/', { retry: { limit: -1 } }), 'WARMPOOL_INVALID_ARGUMENT');
     await rejectsWith(request('http://127.0.0.1:1/', { retry: 3 as never }), 'WARMPOOL_INVALID_ARGUMENT');
     assert.throws(() => new Client({ retry: { statusCodes: ['503'] as never } }), InvalidArgumentError);
+    await rejectsWith(
+      new Client({ retry: {} }).request('http://127.0.0.1:1/', null as never),
+      'WARMPOOL_INVALID_ARGUMENT',
+    );
   });
 });

@@ -38,7 +38,7 @@ export interface RequestInit {
   tls?: TlsOptions;
   /** Bytes the body stream buffers before the socket is paused. Default 64 KiB. */
   highWaterMark?: number;
-  /** Retries of failed or refused attempts (see retry.ts for the defaults); replaces the Client's. */
+  /** Retries of failed or refused attempts (see retry.ts for the defaults); unset fields come from the Client's. */
   retry?: RetryOptions;
 }
 
@@ -178,6 +178,7 @@ export class Client {
     if (this.retryPolicy === undefined && init?.retry === undefined) return this.send(url, init, 1);
     let policy: RetryPolicy | undefined;
     try {
+      checkRequestInit(init);
       policy = resolveRetry(init.retry, this.retryPolicy);
       const method = init.method ?? 'GET';
       if (
