@@ -143,3 +143,17 @@ export class RedirectError extends WarmpoolError {
     this.statusCode = statusCode;
   }
 }
+
+/** MockAgent (warmpool/testing): no interceptor matches the request, and network access is not enabled for its origin. */
+export class MockNotMatchedError extends WarmpoolError {
+  constructor(message: string, options?: WarmpoolErrorOptions) {
+    super('WARMPOOL_MOCK_NOT_MATCHED', message, options);
+  }
+}
+
+/** MockAgent.assertNoPendingInterceptors(): some interceptors were never used up. */
+export class MockPendingInterceptorsError extends WarmpoolError {
+  constructor(message: string, options?: WarmpoolErrorOptions) {
+    super('WARMPOOL_MOCK_PENDING_INTERCEPTORS', message, options);
+  }
+}

@@ -5,6 +5,8 @@
 export { Client, request, fetch, type ClientOptions, type RequestInit } from './client/client.js';
 export type { FetchInit, FetchInput } from './fetch/fetch.js';
 export { fetchDetails, type FetchDetails } from './fetch/response.js';
+export type { RetryOptions } from './client/retry.js';
+export type { Middleware, MiddlewareNext, MiddlewareRequest } from './client/middleware.js';
 export { Agent, getGlobalAgent, setGlobalAgent, type AgentStats } from './pool/agent.js';
 export type { AgentOptions } from './pool/options.js';
 export type { OriginStats } from './pool/origin-stats.js';

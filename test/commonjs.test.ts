@@ -28,6 +28,11 @@ const { request, Agent, getGlobalAgent, WarmpoolError } = require('warmpool');
   const res = await request(process.argv[2], { headers: { 'x-from': 'cjs' } });
   const text = await res.body.text();
   const esm = await import('warmpool');
+  const testing = require('warmpool/testing');
+  const mock = new testing.MockAgent();
+  mock.intercept({ origin: 'http://mock.test', path: '/' }).reply(200, 'mocked');
+  const viaClient = await (await new (require('warmpool').Client)({ agent: mock }).request('http://mock.test/')).body.text().catch((e) => e.code);
+  await mock.close();
   const agent = new Agent();
   await agent.close();
   await getGlobalAgent().close();
@@ -37,6 +42,10 @@ const { request, Agent, getGlobalAgent, WarmpoolError } = require('warmpool');
     resolved: require.resolve('warmpool'),
     sameAgentClass: esm.Agent === Agent,
     sameErrorClass: esm.WarmpoolError === WarmpoolError,
+    testing: require.resolve('warmpool/testing'),
+    mockIsAgent: mock instanceof Agent,
+    sameMockClass: (await import('warmpool/testing')).MockAgent === testing.MockAgent,
+    mocked: viaClient,
   }));
 })().catch((err) => {
   console.error(err);
@@ -104,6 +113,11 @@ describe('CommonJS users', () => {
       // One module for both: require() and import() share the agent and the error classes.
       sameAgentClass: true,
       sameErrorClass: true,
+      // warmpool/testing through the exports map, on the same Agent class as the root.
+      testing: path.join(dir, 'node_modules', 'warmpool', 'dist', 'testing', 'index.js'),
+      mockIsAgent: true,
+      sameMockClass: true,
+      mocked: 'mocked',
     });
     assert.equal(stderr, '', 'no warning on stderr');
   });

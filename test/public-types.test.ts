@@ -33,7 +33,9 @@ import {
   HeadersTimeoutError, type AgentStats, type OriginStats, type IncomingHeaders, type ConnectionInfo,
   type Timings, type InformationalResponse, WarmpoolDispatcher, installGlobalDispatcher, type DispatchHandler,
   fetch, fetchDetails, type FetchDetails, type FetchInit, RedirectError, DecodeError,
+  type Middleware, type MiddlewareRequest, type RetryOptions,
 } from './dist/index.js';
+import { MockAgent, MockNotMatchedError, type MockRequest } from './dist/testing/index.js';
 
 export async function use(): Promise<void> {
   const agent = new Agent({
@@ -125,6 +127,37 @@ export async function use(): Promise<void> {
   void body.keepsChunks;
   // @ts-expect-error
   void body.takeWhole;
+}
+
+export async function policies(): Promise<void> {
+  const retry: RetryOptions = { limit: 2, statusCodes: [503], methods: ['GET'], backoff: { baseMs: 10, maxMs: 100 }, maxRetryAfterMs: 1000 };
+  const log: Middleware = async (req: MiddlewareRequest, next) => {
+    const url: string = req.url;
+    const headers: Record<string, string | string[]> = req.headers;
+    void [url, headers];
+    return next({ ...req, headers: { ...req.headers, 'x-signed': '1' } });
+  };
+  const mock = new MockAgent({ maxConnectionsPerOrigin: 2 });
+  mock.intercept({ origin: 'https://a.test', path: /^[/]x/, headers: { accept: (v: string) => v !== '' } })
+    .reply(200, { ok: true }, { 'x-a': '1' }).times(2).delay(1);
+  mock.intercept({ origin: 'https://a.test', path: '/f' }).reply((req: MockRequest) => ({ status: 200, body: req.body })).persist();
+  mock.intercept({ origin: 'https://a.test', path: '/e' }).replyWithError(new Error('x'));
+  mock.enableNetConnect('http://127.0.0.1:1');
+  mock.disableNetConnect();
+  const client = new Client({ agent: mock, retry, middleware: [log] }).use(log);
+  const res = await client.request('https://a.test/x', { retry: { limit: 0 } });
+  const attempts: number = res.attempts;
+  const mocked: true | undefined = res.connection.mocked;
+  void [attempts, mocked, mock.pendingInterceptors()];
+  try {
+    mock.assertNoPendingInterceptors();
+  } catch (err) {
+    if (err instanceof MockNotMatchedError) void err.code;
+  }
+  // @ts-expect-error
+  void mock.take;
+  // @ts-expect-error
+  void mock.connector;
 }
 `;
 

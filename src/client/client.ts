@@ -9,7 +9,15 @@ import { numberOption } from '../pool/options.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM, PreparedBody, type RequestBody } from '../request/body.js';
 import { ACCEPT_ENCODING, decodeResponse } from '../response/decode.js';
 import type { Response } from '../response/response.js';
+import {
+  type Middleware,
+  type MiddlewareRequest,
+  checkMiddleware,
+  middlewareRequest,
+  runMiddleware,
+} from './middleware.js';
 import { type Hop, followRedirects } from './redirect.js';
+import { type RetryOptions, type RetryPolicy, mayRetry, resolveRetry, withRetries } from './retry.js';
 import { type ParsedUrl, isSimplePath, parseUrl, resolveAgainst } from './target.js';
 import { checkClientOptions, checkRequestInit } from './validate.js';
 
@@ -43,6 +51,8 @@ export interface RequestInit {
    * send `accept-encoding` for them unless the request has one. Default false.
    */
   decompress?: boolean;
+  /** Retries of failed or refused attempts (see retry.ts for the defaults); unset fields come from the Client's. */
+  retry?: RetryOptions;
 }
 
 export interface ClientOptions {
@@ -60,6 +70,10 @@ export interface ClientOptions {
   maxRedirections?: number;
   /** Default for every request's `decompress`. Default false. */
   decompress?: boolean;
+  /** The retry policy of every request (a request's own `retry` fills its gaps from it). Default none. */
+  retry?: RetryOptions;
+  /** Functions around every request, the first outermost (see middleware.ts). */
+  middleware?: readonly Middleware[];
 }
 
 const DEFAULT_HEADERS_TIMEOUT = 30_000;
@@ -82,7 +96,13 @@ export class Client {
   readonly tls: TlsOptions | undefined;
   readonly maxRedirections: number;
   readonly decompress: boolean;
+  readonly retry: RetryOptions | undefined;
+  readonly middleware: readonly Middleware[];
 
+  /** `retry` checked and resolved; undefined: no retries. */
+  private readonly retryPolicy: RetryPolicy | undefined;
+  /** Where middleware sends a request: this Client's core, minus its baseUrl and headers (applied before). */
+  private readonly below: Client | undefined;
   /** baseUrl parsed once; a request for a plain '/path' only appends to its path. */
   private readonly base: ParsedUrl | undefined;
   /** baseUrl's path without a trailing '/', the prefix of every relative request path. */
@@ -114,11 +134,27 @@ export class Client {
     this.tls = options.tls;
     this.maxRedirections = options.maxRedirections ?? 0;
     this.decompress = options.decompress ?? false;
+    this.retry = options.retry;
+    this.retryPolicy = resolveRetry(options.retry, undefined);
+    this.middleware = options.middleware === undefined ? [] : checkMiddleware(options.middleware);
+    this.below =
+      this.middleware.length === 0
+        ? undefined
+        : new Client({ ...this.optionsWith({}), baseUrl: undefined, headers: undefined, middleware: [] });
   }
 
   /** A new Client on the same Agent, with these options changed (headers are merged). */
   with(overrides: Omit<ClientOptions, 'agent'>): Client {
-    return new Client({
+    return new Client(this.optionsWith(overrides));
+  }
+
+  /** A new Client on the same Agent with `mw` added as the innermost middleware. */
+  use(mw: Middleware): Client {
+    return new Client(this.optionsWith({ middleware: [...this.middleware, ...checkMiddleware([mw])] }));
+  }
+
+  private optionsWith(overrides: Omit<ClientOptions, 'agent'>): ClientOptions {
+    return {
       agent: this.agent,
       baseUrl: overrides.baseUrl ?? this.baseUrl,
       headers: overrides.headers === undefined ? this.headers : mergeHeaders(this.headers, overrides.headers),
@@ -128,7 +164,9 @@ export class Client {
       tls: overrides.tls ?? this.tls,
       maxRedirections: overrides.maxRedirections ?? this.maxRedirections,
       decompress: overrides.decompress ?? this.decompress,
-    });
+      retry: overrides.retry ?? this.retry,
+      middleware: overrides.middleware ?? this.middleware,
+    };
   }
 
   /**
@@ -136,6 +174,42 @@ export class Client {
    * the body: until it has been received whole, it holds its connection.
    */
   request(url: string | URL, init: RequestInit = {}): Promise<Response> {
+    if (this.below !== undefined) return this.throughMiddleware(url, init);
+    return this.core(url, init);
+  }
+
+  /**
+   * The WHATWG fetch() on this Client's agent and defaults (baseUrl, headers, timeouts, tls): resolves
+   * with a global Response. Redirects are followed and content codings undone, as Node's fetch does.
+   */
+  fetch(input: FetchInput, init?: FetchInit): Promise<globalThis.Response> {
+    return fetchThrough(this, input, init);
+  }
+
+  /** The plain request object through the middleware; the last `next` is the core of `below`. */
+  private throughMiddleware(url: string | URL, init: RequestInit): Promise<Response> {
+    let req: MiddlewareRequest;
+    try {
+      checkRequestInit(init);
+      const href = parseUrl(resolveAgainst(this.baseUrl, url)).href;
+      const headers =
+        this.headers === undefined || init.headers === undefined
+          ? (init.headers ?? this.headers)
+          : mergeHeaders(this.headers, init.headers);
+      req = middlewareRequest(href, init, headers);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const below = this.below!;
+    return runMiddleware(this.middleware, 0, req, (r) => below.core(r.url, r));
+  }
+
+  /**
+   * Below the middleware: redirects and decoding, when asked for, around the retried sends. The
+   * Client's headers are merged here, once: a cross-origin redirect must lose the Client's
+   * credentials too, not get them merged back in on the next hop.
+   */
+  private core(url: string | URL, init: RequestInit): Promise<Response> {
     try {
       checkRequestInit(init);
     } catch (err) {
@@ -149,15 +223,11 @@ export class Client {
           : mergeHeaders(this.headers, init.headers);
     const maxRedirections = init.maxRedirections ?? this.maxRedirections;
     const decompress = init.decompress ?? this.decompress;
-    if (maxRedirections === 0 && !decompress) return this.send(url, init, headers);
+    if (maxRedirections === 0 && !decompress) return this.attempts(url, init, headers);
     return this.sendFollowing(url, init, headers, maxRedirections, decompress);
   }
 
-  /**
-   * request() with redirects followed and/or the body decoded. Each hop goes through send() with the
-   * headers already merged with the Client's: a cross-origin hop must lose the Client's credentials
-   * too, not get them merged back in.
-   */
+  /** request() with redirects followed and/or the body decoded; each hop under the retry policy. */
   private async sendFollowing(
     url: string | URL,
     init: RequestInit,
@@ -175,10 +245,10 @@ export class Client {
     }
     let response: Response;
     if (maxRedirections === 0) {
-      response = await this.send(url, init, headers);
+      response = await this.attempts(url, init, headers);
     } else {
       const sendHop = (hop: Hop): Promise<Response> =>
-        this.send(hop.url, { ...init, method: hop.method, body: hop.body }, hop.headers);
+        this.attempts(hop.url, { ...init, method: hop.method, body: hop.body }, hop.headers);
       const first: Hop = { url: typeof url === 'string' ? url : url.href, method, headers, body: init.body };
       response = (await followRedirects(sendHop, first, maxRedirections)).response;
     }
@@ -187,19 +257,38 @@ export class Client {
     return decompress ? decodeResponse(response, method) : response;
   }
 
-  /**
-   * The WHATWG fetch() on this Client's agent and defaults (baseUrl, headers, timeouts, tls): resolves
-   * with a global Response. Redirects are followed and content codings undone, as Node's fetch does.
-   */
-  fetch(input: FetchInput, init?: FetchInit): Promise<globalThis.Response> {
-    return fetchThrough(this, input, init);
+  /** One request under the retry policy: a single send when there is none. */
+  private attempts(
+    url: string | URL,
+    init: RequestInit,
+    headers: OutgoingHeaders | undefined,
+  ): Promise<Response> {
+    if (this.retryPolicy === undefined && init.retry === undefined) return this.send(url, init, headers, 1);
+    let policy: RetryPolicy | undefined;
+    try {
+      policy = resolveRetry(init.retry, this.retryPolicy);
+      const method = init.method ?? 'GET';
+      if (
+        policy === undefined ||
+        !mayRetry(policy, method, init.idempotent, PreparedBody.from(init.body).replayable)
+      ) {
+        return this.send(url, init, headers, 1);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return withRetries(policy, init.signal, (attempt) => this.send(url, init, headers, attempt));
   }
 
-  /** One request, as given: `headers` are the final ones (merged with the Client's). */
+  /**
+   * Sends the request once (attempt number `attempt` of the retry policy). `headers` are the final
+   * ones (merged with the Client's).
+   */
   private send(
     url: string | URL,
     init: RequestInit,
     headers: OutgoingHeaders | undefined,
+    attempt: number,
   ): Promise<Response> {
     let ex: Exchange;
     let pool: ReturnType<Agent['poolFor']>;
@@ -259,6 +348,7 @@ export class Client {
         highWaterMark: init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
         signal,
         onInformation: init.onInformation,
+        attempt,
       });
     } catch (err) {
       return Promise.reject(err);

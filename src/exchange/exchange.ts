@@ -2,7 +2,7 @@ import { AbortedError } from '../errors.js';
 import type { IncomingHeaders, OutgoingHeaders } from '../headers.js';
 import type { PreparedBody } from '../request/body.js';
 import { type BodySource, ResponseBody } from '../response/body.js';
-import { type HeaderConversion, Response, type Timings } from '../response/response.js';
+import { type ConnectionInfo, type HeaderConversion, Response, type Timings } from '../response/response.js';
 import type { PoolConnection } from './connection.js';
 import { type SignalWatcher, unwatchSignal, watchSignal } from './signal-watch.js';
 
@@ -73,6 +73,8 @@ export interface ExchangeInit {
   highWaterMark: number;
   signal: AbortSignal | undefined;
   onInformation: ((info: InformationalResponse) => void) | undefined;
+  /** Which attempt of the Client's retry policy this is (1 = the first; absent: 1). */
+  attempt?: number;
 }
 
 /**
@@ -100,11 +102,15 @@ export class Exchange implements SignalWatcher {
   readonly onInformation: ((info: InformationalResponse) => void) | undefined;
   /** May this request be sent again after a stale-connection failure? */
   readonly retrySafe: boolean;
+  /** The retry policy's attempt (1 = the first), for res.attempts and the pool's retry count. */
+  readonly attempt: number;
 
   private _state: ExchangeState = EX_QUEUED;
   /** The connection it is on (LIVENESS, SENT, STREAMING), else null. */
   private _connection: PoolConnection | null = null;
   retried = false;
+  /** Answered by a MockAgent's interceptor (warmpool/testing): res.connection.mocked. */
+  mocked = false;
   /** Set for the retry: the next connection must be a new one, never another reused one. */
   needsNewConnection = false;
   // Its place in the origin's WaitQueue (see wait-queue.ts).
@@ -158,6 +164,7 @@ export class Exchange implements SignalWatcher {
     this.highWaterMark = init.highWaterMark;
     this.signal = init.signal;
     this.onInformation = init.onInformation;
+    this.attempt = init.attempt ?? 1;
     this.retrySafe =
       init.retryOnStale && (init.idempotent ?? IDEMPOTENT.has(init.method)) && init.body.replayable;
     this.promise = new Promise<Response>((resolve, reject) => {
@@ -219,6 +226,14 @@ export class Exchange implements SignalWatcher {
     if (this.dnsMs !== undefined) timings.dnsMs = this.dnsMs;
     if (this.connectMs !== undefined) timings.connectMs = this.connectMs;
     if (this.tlsMs !== undefined) timings.tlsMs = this.tlsMs;
+    const info: ConnectionInfo = {
+      id: connectionId,
+      protocol,
+      reused: this.connReused,
+      ageMs: this.connAgeMs,
+      idleMs: this.connIdleMs,
+      requestCount: this.connRequestCount,
+    };
     this.resolveFn(
       new Response(
         status,
@@ -227,17 +242,11 @@ export class Exchange implements SignalWatcher {
         headers,
         convert,
         body,
-        {
-          id: connectionId,
-          protocol,
-          reused: this.connReused,
-          ageMs: this.connAgeMs,
-          idleMs: this.connIdleMs,
-          requestCount: this.connRequestCount,
-        },
+        this.mocked ? { ...info, mocked: true } : info,
         timings,
         this.retried,
         this.url,
+        this.attempt,
       ),
     );
     // A resolved promise holds its Response, and so the body, for as long as the promise or either

@@ -4,6 +4,7 @@ import type { ReadRoute, ReadSink } from '../dial/read-route.js';
 import { BodyTimeoutError, HeadersTimeoutError, SocketClosedError, WarmpoolError } from '../errors.js';
 import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/connection.js';
 import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
+import { markUnanswered } from '../exchange/unanswered.js';
 import type { IncomingHeaders } from '../headers.js';
 import { forgetBody, warnBodyAbandoned, watchBody } from '../response/abandoned-body.js';
 import type { BodySource, ResponseBody } from '../response/body.js';
@@ -510,7 +511,8 @@ export class H1Connection
     const body = this.body ?? this.weakBody?.deref() ?? null;
     // Retryable only on a connection taken from the idle list (reused, or opened earlier and left
     // waiting): one dialed for this request has no stale excuse for failing.
-    const retryable = mayRetry && !this.parser.receivedAny && ex !== null && ex.connFromIdle;
+    const unanswered = mayRetry && !this.parser.receivedAny;
+    const retryable = unanswered && ex !== null && ex.connFromIdle;
     this.ex = null;
     this.body = null;
     this.weakBody = null;
@@ -525,7 +527,10 @@ export class H1Connection
     } else if (!ex.settled) {
       // The pool moves it on: queued again for a retry, or rejected.
       if (err instanceof WarmpoolError && err.code === 'WARMPOOL_ABORTED') ex.reject(err);
-      else this.owner.onExchangeFailed(ex, err, retryable);
+      else {
+        if (unanswered) markUnanswered(err); // closed or reset with no answer: a retry policy may resend
+        this.owner.onExchangeFailed(ex, err, retryable);
+      }
     }
   }
 

@@ -16,6 +16,7 @@ import {
   SocketClosedError,
 } from '../errors.js';
 import type { Exchange } from '../exchange/exchange.js';
+import { markUnanswered } from '../exchange/unanswered.js';
 import type { IncomingHeaders } from '../headers.js';
 import { BODY_KIND_BYTES } from '../request/body.js';
 import {
@@ -337,6 +338,8 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
       });
     end.aborted = isAbort(err);
     if (reason === 'refused') conn.onRefused();
+    // Closed or reset under us before any response byte: a retry policy may send it again.
+    if (end.received === RECV_AWAITING && reason !== 'headers-overflow' && !end.aborted) markUnanswered(err);
     this.settle(err, streamOutcome(end));
   }
 

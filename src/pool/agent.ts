@@ -3,7 +3,7 @@ import type { DialTarget, TlsOptions } from '../dial/dial.js';
 import { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError, InvalidArgumentError } from '../errors.js';
 import type { Exchange } from '../exchange/exchange.js';
-import { socketConnector } from './dialer.js';
+import { type Connector, socketConnector } from './dialer.js';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options.js';
 import { OriginPool } from './origin-pool.js';
 import type { OriginStats } from './origin-stats.js';
@@ -151,7 +151,7 @@ export class Agent {
           : dialTarget.alpn.includes('h2')
             ? 'h2'
             : 'http/1.1';
-      const connect = socketConnector(dialTarget, this.options, this.sessions, target.origin);
+      const connect = this.connector(dialTarget, target.origin);
       pool = new OriginPool(key, target.origin, expected, connect, this.options, this);
       this.pools.set(key, pool);
     }
@@ -181,6 +181,14 @@ export class Agent {
       return last.pool;
     }
     return undefined;
+  }
+
+  /**
+   * @internal How this Agent opens connections to an origin: dials it. MockAgent (warmpool/testing)
+   * answers from interceptors instead, under the same pool.
+   */
+  protected connector(target: DialTarget, origin: string): Connector {
+    return socketConnector(target, this.options, this.sessions, origin);
   }
 
   private dialTarget(target: Target, tls: TlsOptions | undefined, key: string): DialTarget {

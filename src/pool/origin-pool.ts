@@ -131,7 +131,10 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
     }
     this.counters.requests++;
     this.readClocks();
-    if (ex.queuedAt === 0) ex.queuedAt = this.now.mono;
+    if (ex.queuedAt === 0) {
+      ex.queuedAt = this.now.mono;
+      if (ex.attempt > 1) this.counters.retried++; // the Client's retry policy sends it again
+    }
     if (this.waiting.size === 0) {
       const conn = this.takeFree(ex);
       if (conn !== null) {

@@ -12,6 +12,7 @@ export interface OriginStats {
   created: number;
   requests: number;
   reused: number;
+  /** Requests sent again: after a stale connection failed, and by a retry policy. */
   retried: number;
   closed: Record<CloseReason, number>;
   /** HTTP/2 only: open streams and the servers' current stream limit per session. */

@@ -14,6 +14,8 @@ export interface ConnectionInfo {
   idleMs: number;
   /** Requests sent on the connection, this one included. */
   requestCount: number;
+  /** Answered by a MockAgent's interceptor (warmpool/testing), not by a server. */
+  mocked?: true;
 }
 
 /** Where the time went. Steps that did not happen (no new connection, no TLS) are absent. */
@@ -51,6 +53,8 @@ export class Response {
     readonly retried: boolean,
     /** The URL that was requested. */
     readonly url: string,
+    /** Attempts the Client's retry policy made, this one included (1: no retry). */
+    readonly attempts = 1,
   ) {
     this.#fields = headers;
     this.#convert = convert;
@@ -91,6 +95,7 @@ export class Response {
       connection: this.connection,
       timings: this.timings,
       retried: this.retried,
+      attempts: this.attempts,
       url: this.url,
     };
     if (depth !== null && depth < 0) return options.stylize('[Response]', 'special');
