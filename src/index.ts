@@ -34,7 +34,7 @@ export {
 export {
   channelNames,
   type DiagnosticsRequest,
-  type DiagnosticsConnectionRef,
+  type DiagnosticsConnection,
   type RequestCreateMessage,
   type RequestQueuedMessage,
   type RequestHeadersSentMessage,

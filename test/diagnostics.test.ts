@@ -99,14 +99,8 @@ test(
       const sent = of<RequestHeadersSentMessage>(seen, channelNames.requestHeadersSent)[0]!;
       assert.equal(sent.request, request);
       assert.equal(sent.attempt, 1);
-      assert.deepEqual(sent.connection, {
-        id: opened.connection.id,
-        origin: srv.url,
-        protocol: 'http/1.1',
-        reused: false,
-        idleMs: 0,
-        requestCount: 1,
-      });
+      assert.equal(sent.connection, opened.connection); // one object per connection
+      assert.deepEqual([sent.reused, sent.idleMs, sent.requestCount], [false, 0, 1]);
       const response = of<RequestResponseMessage>(seen, channelNames.requestResponse)[0]!;
       assert.equal(response.request, request);
       assert.equal(response.response, res);
@@ -114,7 +108,7 @@ test(
       assert.equal(end.request, request);
       assert.deepEqual(end.trailers, { 'x-checksum': 'abc' });
       const closed = of<ConnectionClosedMessage>(seen, channelNames.connectionClosed)[0]!;
-      assert.equal(closed.connection.id, opened.connection.id);
+      assert.equal(closed.connection, opened.connection);
       assert.equal(closed.reason, 'agent-close');
       assert.equal(closed.requestCount, 1);
       assert.ok(closed.ageMs >= 0);
@@ -151,8 +145,8 @@ test(
         ],
       );
       const sent = of<RequestHeadersSentMessage>(seen, channelNames.requestHeadersSent)[0]!;
-      assert.equal(sent.connection.reused, true);
-      assert.equal(sent.connection.requestCount, 2);
+      assert.equal(sent.reused, true);
+      assert.equal(sent.requestCount, 2);
     } finally {
       await agent.destroy();
       await srv.close();
@@ -274,7 +268,7 @@ test(
       assert.equal((retry[0]!.error as { code?: string }).code, 'WARMPOOL_SOCKET_CLOSED');
       const sent = of<RequestHeadersSentMessage>(seen, channelNames.requestHeadersSent);
       assert.deepEqual(
-        sent.map((s) => [s.attempt, s.connection.reused]),
+        sent.map((s) => [s.attempt, s.reused]),
         [
           [1, true],
           [2, false],
@@ -352,7 +346,7 @@ test(
       await (await b).body.dump();
       const sent = of<RequestHeadersSentMessage>(seen, channelNames.requestHeadersSent);
       assert.equal(sent[1]!.request, queued[1]!.request);
-      assert.equal(sent[1]!.connection.reused, true);
+      assert.equal(sent[1]!.reused, true);
     } finally {
       stop();
       await agent.destroy();

@@ -33,23 +33,26 @@ export interface RequestCreateMessage {
   addHeader(name: string, value: string): void;
 }
 
-/** The connection a request went out on, as it was when the request was handed to it. */
-export interface DiagnosticsConnectionRef {
+/**
+ * A connection, in `warmpool:connection:*` and `request:headers-sent` messages: the same object from
+ * opened to closed. `id` is unique within its Agent.
+ */
+export interface DiagnosticsConnection {
   readonly id: number;
   readonly origin: string;
   readonly protocol: 'http/1.1' | 'h2';
-  /** It had served an earlier request. */
-  readonly reused: boolean;
-  /** Idle before this request, ms (0 for a new connection). */
-  readonly idleMs: number;
-  /** Requests on it, this one included. */
-  readonly requestCount: number;
 }
 
 /** `warmpool:request:headers-sent`: the head was handed to a connection (one per attempt). */
 export interface RequestHeadersSentMessage {
   readonly request: DiagnosticsRequest;
-  readonly connection: DiagnosticsConnectionRef;
+  readonly connection: DiagnosticsConnection;
+  /** The connection had served an earlier request. */
+  readonly reused: boolean;
+  /** The connection was idle this long before this request, ms (0 for a new one). */
+  readonly idleMs: number;
+  /** Requests on the connection, this one included. */
+  readonly requestCount: number;
   /** 1 for the first attempt; a retry on another connection is 2. */
   readonly attempt: number;
   /** Waited for a connection, ms. */
@@ -101,7 +104,7 @@ export interface RequestQueuedMessage {
 
 /** `warmpool:connection:opened`: a connection is ready (over HTTP/2: the server's SETTINGS arrived). */
 export interface ConnectionOpenedMessage {
-  readonly connection: { readonly id: number; readonly origin: string; readonly protocol: 'http/1.1' | 'h2' };
+  readonly connection: DiagnosticsConnection;
   /** Dial steps, ms; absent when skipped (no DNS for an IP, no TLS in cleartext). */
   readonly timings: { readonly dnsMs?: number; readonly connectMs?: number; readonly tlsMs?: number };
   /** Over TLS: whether the session was resumed. */
@@ -110,7 +113,7 @@ export interface ConnectionOpenedMessage {
 
 /** `warmpool:connection:closed`: a connection is gone from its pool. */
 export interface ConnectionClosedMessage {
-  readonly connection: { readonly id: number; readonly origin: string; readonly protocol: 'http/1.1' | 'h2' };
+  readonly connection: DiagnosticsConnection;
   readonly reason: CloseReason;
   /** Requests it carried. */
   readonly requestCount: number;
@@ -167,6 +170,17 @@ function recordOf(ex: Exchange): RequestRecord {
     records.set(ex, r);
   }
   return r;
+}
+
+const connections = new WeakMap<PoolConnection, DiagnosticsConnection>();
+
+function connectionOf(conn: PoolConnection, origin: string): DiagnosticsConnection {
+  let c = connections.get(conn);
+  if (c === undefined) {
+    c = Object.freeze({ id: conn.id, origin, protocol: conn.protocol });
+    connections.set(conn, c);
+  }
+  return c;
 }
 
 /**
@@ -235,14 +249,10 @@ export function publishHeadersSent(ex: Exchange, conn: PoolConnection, origin: s
   const request = recordOf(ex);
   const message: RequestHeadersSentMessage = {
     request,
-    connection: {
-      id: conn.id,
-      origin,
-      protocol: conn.protocol,
-      reused: ex.connReused,
-      idleMs: ex.connIdleMs,
-      requestCount: ex.connRequestCount,
-    },
+    connection: connectionOf(conn, origin),
+    reused: ex.connReused,
+    idleMs: ex.connIdleMs,
+    requestCount: ex.connRequestCount,
     attempt: request.retries + 1,
     queuedMs: ex.dispatchedAt - ex.queuedAt,
   };
@@ -290,7 +300,7 @@ export function publishConnectionOpened(conn: PoolConnection, origin: string, di
   if (dial.connectMs !== undefined) timings.connectMs = dial.connectMs;
   if (dial.tlsMs !== undefined) timings.tlsMs = dial.tlsMs;
   const message: ConnectionOpenedMessage = {
-    connection: { id: conn.id, origin, protocol: conn.protocol },
+    connection: connectionOf(conn, origin),
     timings,
     tls: dial.tlsMs !== undefined ? { resumed: dial.tlsResumed === true } : undefined,
   };
@@ -304,7 +314,7 @@ export function publishConnectionClosed(
   nowMono: number,
 ): void {
   const message: ConnectionClosedMessage = {
-    connection: { id: conn.id, origin, protocol: conn.protocol },
+    connection: connectionOf(conn, origin),
     reason,
     requestCount: conn.requestCount,
     ageMs: nowMono - conn.createdMono,
