@@ -6,9 +6,9 @@
  *
  * - Idle timeout: one request on a connection, then the connection is left idle and watched; the
  *   server's FIN (HTTP/2: its GOAWAY and close) after t ms of idleness is the timeout, to the
- *   millisecond (the server's timer started when it sent the response, a half round trip before the
- *   doctor's: the measure is never above the real one). A server that keeps it past the budget has no
- *   timeout the doctor can see (null).
+ *   millisecond or so (the server's timer started when it sent the response, a half round trip before
+ *   the doctor's; nginx's 3 s read as 3003 ms). A server that keeps it past the budget has no timeout
+ *   the doctor can see (null); nor has one that drops idle connections silently (no FIN).
  * - Request cap: requests one after another on one connection until the server says `Connection:
  *   close` (HTTP/2: GOAWAY) or closes it, up to a bound.
  * - The keep-alive stall: probeKeepAlive's verdict (src/probe/keep-alive-probe.ts).
