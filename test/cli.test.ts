@@ -197,3 +197,33 @@ test('usage errors exit 2, failures exit 1, each with one line on stderr', { tim
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /^warmpool: WARMPOOL_CONNECT_ERROR: [^\n]+\n$/);
 });
+
+test(
+  'doctor against nginx over TLS with HTTP/2: http2_max_concurrent_streams, the idle timeout and the request cap as configured',
+  { timeout: T },
+  async (t) => {
+    if (!nginxOrSkip(t)) return;
+    const nginx = await startNginx({
+      tls: true,
+      http2: true,
+      keepaliveTimeout: '2s',
+      keepaliveRequests: 9,
+      extraServerConfig: '    http2_max_concurrent_streams 7;\n',
+    });
+    try {
+      const run = await warmpool('doctor', `${nginx.url}/`, '--json', '--budget', '15', '--ca', CA);
+      assert.equal(run.code, 0, run.stderr);
+      const r = JSON.parse(run.stdout);
+      assert.equal(r.protocol, 'h2');
+      assert.equal(r.http2.maxConcurrentStreams, 7);
+      assert.equal(r.tls.alpn, 'h2');
+      assert.match(r.tls.version, /^TLSv1\.[23]$/);
+      assert.equal(r.tls.sessionResumed, true);
+      near(r.idleTimeoutMs, 2000, 'idle timeout over h2');
+      assert.equal(r.maxRequestsPerConnection, 9);
+      assert.equal(r.recommended.maxRequestsPerConnection, 9);
+    } finally {
+      await nginx.stop();
+    }
+  },
+);
