@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import http2 from 'node:http2';
 import { test } from 'node:test';
 import {
   Agent,
@@ -280,6 +281,46 @@ test(
       assert.equal(of<RequestErrorMessage>(seen, channelNames.requestError).length, 0);
       assert.equal(of<RequestEndMessage>(seen, channelNames.requestEnd).length, 1);
     } finally {
+      await agent.destroy();
+      await srv.close();
+    }
+  },
+);
+
+test(
+  'HTTP/2: a stream the server refused (REFUSED_STREAM) is replayed, published as a refused-stream retry',
+  { timeout: T },
+  async () => {
+    let refused = false;
+    const srv = await startH2Server({
+      handler: (stream) => {
+        if (!refused) {
+          refused = true;
+          stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+          return;
+        }
+        stream.respond({ ':status': 200 });
+        stream.end('ok');
+      },
+    });
+    const agent = new Agent({ tls: { ca: TEST_CERT } });
+    const { seen, stop } = record();
+    try {
+      const res = await new Client({ agent }).request(srv.url);
+      assert.equal(await res.body.text(), 'ok');
+      assert.equal(res.retried, true);
+      const retry = of<RequestRetryMessage>(seen, channelNames.requestRetry);
+      assert.equal(retry.length, 1);
+      assert.equal(retry[0]!.reason, 'refused-stream');
+      assert.equal(retry[0]!.attempt, 2);
+      const sent = of<RequestHeadersSentMessage>(seen, channelNames.requestHeadersSent);
+      assert.deepEqual(
+        sent.map((m) => m.attempt),
+        [1, 2],
+      );
+      assert.equal(of<RequestEndMessage>(seen, channelNames.requestEnd)[0]!.request, retry[0]!.request);
+    } finally {
+      stop();
       await agent.destroy();
       await srv.close();
     }
