@@ -35,3 +35,18 @@ export {
   type DispatchHandler,
   type DispatchController,
 } from './adapters/dispatcher.js';
+export {
+  channelNames,
+  type DiagnosticsRequest,
+  type DiagnosticsConnection,
+  type RequestCreateMessage,
+  type RequestQueuedMessage,
+  type RequestHeadersSentMessage,
+  type RequestResponseMessage,
+  type RequestEndMessage,
+  type RequestErrorMessage,
+  type RequestRetryMessage,
+  type RetryReason,
+  type ConnectionOpenedMessage,
+  type ConnectionClosedMessage,
+} from './diagnostics/channels.js';

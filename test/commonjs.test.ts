@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -120,6 +120,30 @@ describe('CommonJS users', () => {
       mocked: 'mocked',
     });
     assert.equal(stderr, '', 'no warning on stderr');
+  });
+
+  it("require('warmpool/otel') loads through the exports map beside an installed @opentelemetry/api; the bin runs", async () => {
+    const api = path.join(dir, 'node_modules', '@opentelemetry', 'api');
+    await mkdir(path.dirname(api), { recursive: true });
+    await symlink(path.join(ROOT, 'node_modules', '@opentelemetry', 'api'), api, 'dir').catch(() => {});
+    const file = path.join(dir, 'otel-user.cjs');
+    await writeFile(
+      file,
+      "const { instrumentWarmpool } = require('warmpool/otel');\nconst stop = instrumentWarmpool();\nstop();\n" +
+        "console.log(typeof instrumentWarmpool, require.resolve('warmpool/otel'));\n",
+    );
+    const { stdout } = await run(process.execPath, [file], { cwd: dir });
+    assert.equal(
+      stdout.trim(),
+      `function ${path.join(dir, 'node_modules', 'warmpool', 'dist', 'otel', 'index.js')}`,
+    );
+    const pkg = JSON.parse(
+      await readFile(path.join(dir, 'node_modules', 'warmpool', 'package.json'), 'utf8'),
+    );
+    const bin = path.join(dir, 'node_modules', 'warmpool', pkg.bin.warmpool);
+    assert.match(await readFile(bin, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+    const help = await run(process.execPath, [bin, '--help'], { cwd: dir });
+    assert.match(help.stdout, /^usage: warmpool <command>/);
   });
 
   it('a CommonJS TypeScript file (.cts) that requires warmpool type-checks against its types', async () => {

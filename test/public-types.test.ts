@@ -34,8 +34,26 @@ import {
   type Timings, type InformationalResponse, WarmpoolDispatcher, installGlobalDispatcher, type DispatchHandler,
   fetch, fetchDetails, type FetchDetails, type FetchInit, RedirectError, DecodeError,
   type Middleware, type MiddlewareRequest, type RetryOptions,
+  channelNames, type RequestCreateMessage, type RequestHeadersSentMessage, type RequestErrorMessage,
+  type ConnectionClosedMessage, type DiagnosticsRequest, type CloseReason,
 } from './dist/index.js';
 import { MockAgent, MockNotMatchedError, type MockRequest } from './dist/testing/index.js';
+
+// diagnostics_channel payloads, as a subscriber types them.
+export function onCreate(m: RequestCreateMessage): void {
+  const r: DiagnosticsRequest = m.request;
+  m.addHeader('traceparent', r.url);
+}
+export function onSent(m: RequestHeadersSentMessage): number {
+  return m.connection.id + m.attempt + m.queuedMs + (m.reused ? 1 : 0);
+}
+export function onError(m: RequestErrorMessage): string {
+  return m.afterResponse ? m.error.message : m.request.method;
+}
+export function onClosed(m: ConnectionClosedMessage): CloseReason {
+  return m.reason;
+}
+export const createChannel: 'warmpool:request:create' = channelNames.requestCreate;
 
 export async function use(): Promise<void> {
   const agent = new Agent({

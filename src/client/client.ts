@@ -1,3 +1,10 @@
+import {
+  type CreatedRequest,
+  bindRequest,
+  publishCreatedFailed,
+  publishRequestCreate,
+  requestCreate,
+} from '../diagnostics/channels.js';
 import type { TlsOptions } from '../dial/dial.js';
 import { AbortedError, InvalidArgumentError } from '../errors.js';
 import { Exchange, type InformationalResponse } from '../exchange/exchange.js';
@@ -287,11 +294,13 @@ export class Client {
   private send(
     url: string | URL,
     init: RequestInit,
-    headers: OutgoingHeaders | undefined,
+    merged: OutgoingHeaders | undefined,
     attempt: number,
   ): Promise<Response> {
+    let headers = merged;
     let ex: Exchange;
     let pool: ReturnType<Agent['poolFor']>;
+    let created: CreatedRequest | undefined;
     try {
       const method = init.method === undefined ? 'GET' : init.method;
       const base = this.base;
@@ -314,6 +323,11 @@ export class Client {
             : CONTENT_METHODS.has(method)
               ? 0
               : BODY_NONE;
+      // diagnostics_channel: a subscriber may add headers (trace context) before the head is encoded.
+      if (requestCreate.hasSubscribers) {
+        created = publishRequestCreate(method, parsed.href, parsed.target.origin, parsed.path, headers);
+        headers = created.headers;
+      }
       const tls = init.tls ?? this.tls;
       // Validated before any pool is made; an origin known to speak h2 needs no HTTP/1.1 head (its
       // connection would encode one, should the origin come back as HTTP/1.1).
@@ -323,12 +337,10 @@ export class Client {
       pool = known ?? this.agent.poolFor(parsed.target, tls);
       const signal = init.signal;
       if (signal?.aborted) {
-        return Promise.reject(
-          new AbortedError(`request to ${parsed.target.origin} aborted before it was sent`, {
-            origin: parsed.target.origin,
-            cause: signal.reason,
-          }),
-        );
+        throw new AbortedError(`request to ${parsed.target.origin} aborted before it was sent`, {
+          origin: parsed.target.origin,
+          cause: signal.reason,
+        });
       }
       ex = new Exchange({
         url: parsed.href,
@@ -350,7 +362,9 @@ export class Client {
         onInformation: init.onInformation,
         attempt,
       });
+      if (created !== undefined) bindRequest(ex, created);
     } catch (err) {
+      if (created !== undefined) publishCreatedFailed(created, err as Error);
       return Promise.reject(err);
     }
     const promise = ex.promise!; // taken before dispatch: the exchange lets go of it once resolved

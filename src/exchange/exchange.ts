@@ -1,3 +1,11 @@
+import {
+  publishRequestEnd,
+  publishRequestError,
+  publishResponse,
+  requestEnd,
+  requestError,
+  requestResponse,
+} from '../diagnostics/channels.js';
 import { AbortedError } from '../errors.js';
 import type { IncomingHeaders, OutgoingHeaders } from '../headers.js';
 import type { PreparedBody } from '../request/body.js';
@@ -234,21 +242,21 @@ export class Exchange implements SignalWatcher {
       idleMs: this.connIdleMs,
       requestCount: this.connRequestCount,
     };
-    this.resolveFn(
-      new Response(
-        status,
-        statusText,
-        httpVersion,
-        headers,
-        convert,
-        body,
-        this.mocked ? { ...info, mocked: true } : info,
-        timings,
-        this.retried,
-        this.url,
-        this.attempt,
-      ),
+    const response = new Response(
+      status,
+      statusText,
+      httpVersion,
+      headers,
+      convert,
+      body,
+      this.mocked ? { ...info, mocked: true } : info,
+      timings,
+      this.retried,
+      this.url,
+      this.attempt,
     );
+    if (requestResponse.hasSubscribers) publishResponse(this, response);
+    this.resolveFn(response);
     // A resolved promise holds its Response, and so the body, for as long as the promise or either
     // of its resolving functions is reachable, and the connection reaches this exchange until the
     // body ends. Let go of all three, or a body dropped unread could never be collected and its
@@ -259,16 +267,28 @@ export class Exchange implements SignalWatcher {
     return body;
   }
 
-  /** The body has been received whole, or failed after the head: nothing more to settle. */
-  finish(): void {
-    if (!this.moveTo(EX_DONE, null, null)) return;
+  /** Nothing more to settle; false if it was settled already. */
+  finish(): boolean {
+    if (!this.moveTo(EX_DONE, null, null)) return false;
     if (this.signal !== undefined) unwatchSignal(this.signal, this);
+    return true;
+  }
+
+  /** The body has been received whole (with `trailers`, if any). */
+  complete(trailers: IncomingHeaders | undefined): void {
+    if (this.finish() && requestEnd.hasSubscribers) publishRequestEnd(this, trailers);
+  }
+
+  /** The body failed after the head (the connection hands `err` to the body stream). */
+  failBody(err: Error): void {
+    if (this.finish() && requestError.hasSubscribers) publishRequestError(this, err, true);
   }
 
   /** Fails the request before its head (after the head, errors go to the body stream). */
   reject(err: Error): void {
-    if (this._state === EX_DONE) return;
-    this.finish();
+    const afterResponse = this._state === EX_STREAMING;
+    if (!this.finish()) return;
+    if (requestError.hasSubscribers) publishRequestError(this, err, afterResponse);
     this.rejectFn(err);
   }
 

@@ -287,7 +287,7 @@ export class H1Connection
     this.body = null;
     this.completed = false;
     this.active = 0;
-    ex.finish();
+    ex.complete(this.trailers);
     if (this.sendingBody) {
       // The server answered before our body was sent: the connection cannot be reused, and the rest
       // of the body is not wanted.
@@ -522,7 +522,7 @@ export class H1Connection
     if (ex === null) return;
     if (this.sendingBody) ex.body.cancelStream();
     if (body !== null) {
-      ex.finish();
+      ex.failBody(err);
       body.failFromSource(err);
     } else if (!ex.settled) {
       // The pool moves it on: queued again for a retry, or rejected.

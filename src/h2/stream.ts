@@ -267,7 +267,7 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
     this.recv = RECV_ENDED;
     const body = this.reclaimBody();
     this.body = null;
-    this.ex.finish();
+    this.ex.complete(this.trailers);
     this.maybeRelease();
     if (body !== null) body.endFromSource(this.trailers);
   }
@@ -370,7 +370,7 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
     const body = this.reclaimBody();
     this.body = null;
     if (outcome === 'fail-body') {
-      ex.finish();
+      ex.failBody(err);
       if (body !== null) body.failFromSource(err);
     } else if (outcome === 'aborted') {
       ex.reject(err);

@@ -16,6 +16,8 @@ export interface DialTimings {
   dnsMs: number | undefined;
   connectMs: number | undefined;
   tlsMs: number | undefined;
+  /** Over TLS: the session was resumed. */
+  tlsResumed?: boolean;
 }
 
 /** A connection ready to take requests (an HTTP/2 session has the server's first SETTINGS). */

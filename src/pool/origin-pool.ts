@@ -1,3 +1,15 @@
+import {
+  connectionClosed,
+  connectionOpened,
+  publishConnectionClosed,
+  publishConnectionOpened,
+  publishHeadersSent,
+  publishRequestQueued,
+  publishRetry,
+  requestHeadersSent,
+  requestQueued,
+  requestRetry,
+} from '../diagnostics/channels.js';
 import { AgentClosedError, QueueFullError, QueueTimeoutError, WarmpoolError } from '../errors.js';
 import type { CloseReason, PoolConnection } from '../exchange/connection.js';
 import { EX_LIVENESS, EX_QUEUED, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
@@ -220,6 +232,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
       return;
     }
     conn.dispatch(ex);
+    if (requestHeadersSent.hasSubscribers) publishHeadersSent(ex, conn, this.origin);
   }
 
   /** Second half of send() for a connection that was given a turn of the loop to report its death. */
@@ -238,6 +251,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
       return;
     }
     conn.dispatch(ex);
+    if (requestHeadersSent.hasSubscribers) publishHeadersSent(ex, conn, this.origin);
   }
 
   // ---- the queue --------------------------------------------------------------------------------
@@ -247,6 +261,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
     if (front)
       this.waiting.pushFront(ex); // it has waited its turn once already: no deadline
     else this.waiting.pushBack(ex, this.now.mono, this.options.queueTimeout);
+    if (requestQueued.hasSubscribers) publishRequestQueued(ex, this.waiting.size);
   }
 
   /** The first waiter `conn` may serve (with `conn` null: the first waiter), removed from the queue; null if none. */
@@ -337,6 +352,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
     if (conn.multiplexed && conn.capacity > 0) this.streamLimit = conn.capacity;
     this.conns.add(conn);
     this.dialTimings.set(conn, timings);
+    if (connectionOpened.hasSubscribers) publishConnectionOpened(conn, this.origin, timings);
     this.onConnectionReleased(conn);
     this.openAsNeeded();
   }
@@ -421,6 +437,9 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
   onConnectionClosed(conn: PoolConnection, reason: CloseReason): void {
     if (!this.conns.delete(conn)) return;
     this.counters.closed[reason]++;
+    if (connectionClosed.hasSubscribers) {
+      publishConnectionClosed(conn, this.origin, reason, this.options.clock.monotonicMs());
+    }
     this.serverIdle.forget(conn);
     if (
       conn.requestCount === 0 &&
@@ -481,6 +500,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
       ex.retried = true;
       ex.needsNewConnection = true;
       this.counters.retried++;
+      if (requestRetry.hasSubscribers) publishRetry(ex, 'stale-connection', err);
       this.enqueue(ex, true);
       this.openAsNeeded();
       return;
@@ -506,6 +526,7 @@ export class OriginPool implements DialerOwner, ExchangeAbortTarget, LivenessTur
     if (replay) {
       ex.retried = true;
       this.counters.retried++;
+      if (requestRetry.hasSubscribers) publishRetry(ex, 'refused-stream', err);
     }
     this.readClocks();
     const conn = this.waiting.size === 0 ? this.takeFree(ex) : null;

@@ -19,6 +19,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 /** Path of an nginx binary on PATH or at /usr/sbin/nginx, or null. */
 export function findNginx(): string | null {
@@ -56,7 +57,13 @@ export interface NginxOptions {
    */
   alsoListenOn?: string[];
   bin?: string;
+  /** Listen with TLS (the test certificate, test/fixtures/localhost-*.pem): the URL is https. */
+  tls?: boolean;
+  /** With `tls`: offer HTTP/2 by ALPN too. */
+  http2?: boolean;
 }
+
+const fixtures = new URL('../../../test/fixtures/', import.meta.url);
 
 export interface AccessLogEntry {
   connection: number;
@@ -120,8 +127,8 @@ ${temp}
   keepalive_timeout ${o.keepaliveTimeout ?? '75s'};
   keepalive_requests ${o.keepaliveRequests ?? 1000};
   server {
-    listen 127.0.0.1:${port};
-${(o.alsoListenOn ?? []).map((host) => `    listen ${host}:${port};\n`).join('')}    location / { return 200 "ok\\n"; }
+    listen 127.0.0.1:${port}${o.tls ? ' ssl' : ''}${o.tls && o.http2 ? ' http2' : ''};
+${o.tls ? `    ssl_certificate ${fileURLToPath(new URL('localhost-cert.pem', fixtures))};\n    ssl_certificate_key ${fileURLToPath(new URL('localhost-key.pem', fixtures))};\n` : ''}${(o.alsoListenOn ?? []).map((host) => `    listen ${host}:${port};\n`).join('')}    location / { return 200 "ok\\n"; }
     location /echo { return 200 "echo\\n"; }
     location /close { keepalive_timeout 0; return 200 "closing\\n"; }
 ${o.extraServerConfig ?? ''}
@@ -187,7 +194,7 @@ export async function startNginx(opts: NginxOptions = {}): Promise<NginxInstance
       continue;
     }
     return {
-      url: `http://127.0.0.1:${port}`,
+      url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
       port,
       prefix,
       process: child,
