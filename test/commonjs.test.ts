@@ -24,10 +24,20 @@ const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 /** A CommonJS script: the names by require(), a real request, and the same module as import() gives. */
 const CJS_USER = `
 const { request, Agent, getGlobalAgent, WarmpoolError } = require('warmpool');
+const { WarmpoolHttpHandler } = require('warmpool/aws');
 (async () => {
   const res = await request(process.argv[2], { headers: { 'x-from': 'cjs' } });
   const text = await res.body.text();
   const esm = await import('warmpool');
+  const aws = await import('warmpool/aws');
+  const handler = new WarmpoolHttpHandler();
+  const awsSharesGlobalAgent = handler.agent === esm.getGlobalAgent();
+  const { response } = await handler.handle({
+    method: 'GET', protocol: 'http:', hostname: '127.0.0.1', port: Number(new URL(process.argv[2]).port),
+    path: '/', headers: { 'x-from': 'aws' },
+  });
+  let awsText = '';
+  for await (const chunk of response.body) awsText += chunk;
   const agent = new Agent();
   await agent.close();
   await getGlobalAgent().close();
@@ -37,6 +47,10 @@ const { request, Agent, getGlobalAgent, WarmpoolError } = require('warmpool');
     resolved: require.resolve('warmpool'),
     sameAgentClass: esm.Agent === Agent,
     sameErrorClass: esm.WarmpoolError === WarmpoolError,
+    awsText,
+    awsSharesGlobalAgent,
+    sameHandlerClass: aws.WarmpoolHttpHandler === WarmpoolHttpHandler,
+    awsResolved: require.resolve('warmpool/aws'),
   }));
 })().catch((err) => {
   console.error(err);
@@ -47,6 +61,9 @@ const { request, Agent, getGlobalAgent, WarmpoolError } = require('warmpool');
 /** A CommonJS TypeScript module (.cts) using the package through require. */
 const CTS_USER = `
 import warmpool = require('warmpool');
+import aws = require('warmpool/aws');
+
+export const handler: aws.WarmpoolHttpHandler = new aws.WarmpoolHttpHandler({ requestTimeout: 1000 });
 
 export async function use(url: string): Promise<string> {
   const agent: warmpool.Agent = new warmpool.Agent({ maxConnectionsPerOrigin: 2 });
@@ -104,6 +121,11 @@ describe('CommonJS users', () => {
       // One module for both: require() and import() share the agent and the error classes.
       sameAgentClass: true,
       sameErrorClass: true,
+      // warmpool/aws: the subpath's own entry, on the same global Agent as the root entry.
+      awsText: 'hello aws',
+      awsSharesGlobalAgent: true,
+      sameHandlerClass: true,
+      awsResolved: path.join(dir, 'node_modules', 'warmpool', 'dist', 'aws', 'handler.js'),
     });
     assert.equal(stderr, '', 'no warning on stderr');
   });
