@@ -353,7 +353,7 @@ describe('the AWS SDK on warmpool against s3rver (a real S3-compatible server)',
     assert.equal(missing.name, 'NoSuchKey');
   });
 
-  it('a streamed 6 MiB upload and a streamed download, checked by sha256', async () => {
+  it('a streamed 6 MiB upload (with Expect: 100-continue) and a streamed download, checked by sha256', async () => {
     const client = s3(server.endpoint, { requestHandler: new WarmpoolHttpHandler() });
     const size = 6 * 1024 * 1024;
     const hash = createHash('sha256');

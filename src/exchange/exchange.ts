@@ -73,6 +73,10 @@ export interface ExchangeInit {
   highWaterMark: number;
   signal: AbortSignal | undefined;
   onInformation: ((info: InformationalResponse) => void) | undefined;
+  /** `Expect: 100-continue` with a body: the body waits for 100 Continue (or continueTimeout). */
+  expectContinue?: boolean;
+  /** How long the body waits for 100 Continue before it is sent anyway, ms; 0 = until the answer. */
+  continueTimeout?: number;
 }
 
 /**
@@ -98,6 +102,9 @@ export class Exchange implements SignalWatcher {
   readonly highWaterMark: number;
   readonly signal: AbortSignal | undefined;
   readonly onInformation: ((info: InformationalResponse) => void) | undefined;
+  /** The body waits for 100 Continue, a final response, or continueTimeout (RFC 9110 §10.1.1). */
+  readonly expectContinue: boolean;
+  readonly continueTimeout: number;
   /** May this request be sent again after a stale-connection failure? */
   readonly retrySafe: boolean;
 
@@ -158,6 +165,8 @@ export class Exchange implements SignalWatcher {
     this.highWaterMark = init.highWaterMark;
     this.signal = init.signal;
     this.onInformation = init.onInformation;
+    this.expectContinue = init.expectContinue === true;
+    this.continueTimeout = init.continueTimeout ?? 1000;
     this.retrySafe =
       init.retryOnStale && (init.idempotent ?? IDEMPOTENT.has(init.method)) && init.body.replayable;
     this.promise = new Promise<Response>((resolve, reject) => {

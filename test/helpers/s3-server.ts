@@ -4,6 +4,7 @@
  * connections it accepts, so a test can tell how many connections a run of SDK operations opened.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,8 @@ export interface TestS3Server {
   endpoint: string;
   /** TCP connections accepted since start (or since the last resetCount()). */
   readonly connections: number;
+  /** Requests that came with `Expect: 100-continue` (answered 100 Continue, as node:http does). */
+  readonly expectContinues: number;
   resetCount(): void;
   /** Destroys every open socket now (as a server that closes idle connections does). */
   dropConnections(): void;
@@ -30,10 +33,20 @@ export async function startS3Server(): Promise<TestS3Server> {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
+  let expectContinues = 0;
+  // node:http answers Expect: 100-continue itself unless someone listens: counted here, answered the same.
+  s3.httpServer.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    expectContinues++;
+    res.writeContinue();
+    s3.httpServer.emit('request', req, res);
+  });
   return {
     endpoint: `http://127.0.0.1:${port}`,
     get connections() {
       return connections;
+    },
+    get expectContinues() {
+      return expectContinues;
     },
     resetCount: () => {
       connections = 0;
