@@ -11,8 +11,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type EventStreamServer, startEventStreamServer } from './helpers/eventstream-server.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/bidi-child.js', import.meta.url));
