@@ -14,6 +14,8 @@ export interface TestS3Server {
   endpoint: string;
   /** TCP connections accepted since start (or since the last resetCount()). */
   readonly connections: number;
+  /** TCP connections open now. */
+  readonly openConnections: number;
   /** Requests that came with `Expect: 100-continue` (answered 100 Continue, as node:http does). */
   readonly expectContinues: number;
   resetCount(): void;
@@ -22,10 +24,12 @@ export interface TestS3Server {
   close(): Promise<void>;
 }
 
-export async function startS3Server(): Promise<TestS3Server> {
+/** keepAliveTimeoutMs: how long the server keeps an idle connection (node:http's keepAliveTimeout). */
+export async function startS3Server(options: { keepAliveTimeoutMs?: number } = {}): Promise<TestS3Server> {
   const directory = await mkdtemp(path.join(tmpdir(), 'warmpool-s3rver-'));
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
   const { port } = await s3.run();
+  if (options.keepAliveTimeoutMs !== undefined) s3.httpServer.keepAliveTimeout = options.keepAliveTimeoutMs;
   let connections = 0;
   const sockets = new Set<Socket>();
   s3.httpServer.on('connection', (socket: Socket) => {
@@ -44,6 +48,9 @@ export async function startS3Server(): Promise<TestS3Server> {
     endpoint: `http://127.0.0.1:${port}`,
     get connections() {
       return connections;
+    },
+    get openConnections() {
+      return sockets.size;
     },
     get expectContinues() {
       return expectContinues;
