@@ -65,7 +65,16 @@ async function run(endpoint: string, bucket: string): Promise<void> {
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
     const stats = getGlobalAgent().stats().origins[0];
-    out({ type: 'done', ok, failed, gapMs, retried: stats?.retried, created: stats?.created, closed: stats?.closed, reused: stats?.reused });
+    out({
+      type: 'done',
+      ok,
+      failed,
+      gapMs,
+      retried: stats?.retried,
+      created: stats?.created,
+      closed: stats?.closed,
+      reused: stats?.reused,
+    });
     await getGlobalAgent().destroy();
   };
 
