@@ -198,6 +198,23 @@ describe('Expect: 100-continue over HTTP/1.1', () => {
   });
 });
 
+describe('expectContinueTimeout', () => {
+  it('a bad value is an invalid argument, with or without the header; nothing is sent', async () => {
+    const client = new Client({ agent: new Agent() });
+    for (const value of [-1, '1000', Number.NaN]) {
+      await assert.rejects(
+        client.request('http://127.0.0.1:1/', {
+          method: 'PUT',
+          body: 'x',
+          expectContinueTimeout: value as number,
+        }),
+        { code: 'WARMPOOL_INVALID_ARGUMENT', message: /expectContinueTimeout/ },
+      );
+    }
+    await client.agent.close();
+  });
+});
+
 describe('Expect: 100-continue over HTTP/2', () => {
   it('the body waits for the 100 on its stream', async () => {
     let dataBefore100 = -1;
