@@ -24,6 +24,7 @@ const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 /** A CommonJS script: the names by require(), a real request, and the same module as import() gives. */
 const CJS_USER = `
 const { request, Agent, getGlobalAgent, WarmpoolError } = require('warmpool');
+const { WarmpoolHttpHandler } = require('warmpool/aws');
 (async () => {
   const res = await request(process.argv[2], { headers: { 'x-from': 'cjs' } });
   const text = await res.body.text();
@@ -33,6 +34,15 @@ const { request, Agent, getGlobalAgent, WarmpoolError } = require('warmpool');
   mock.intercept({ origin: 'http://mock.test', path: '/' }).reply(200, 'mocked');
   const viaClient = await (await new (require('warmpool').Client)({ agent: mock }).request('http://mock.test/')).body.text().catch((e) => e.code);
   await mock.close();
+  const aws = await import('warmpool/aws');
+  const handler = new WarmpoolHttpHandler();
+  const awsSharesGlobalAgent = handler.agent === esm.getGlobalAgent();
+  const { response } = await handler.handle({
+    method: 'GET', protocol: 'http:', hostname: '127.0.0.1', port: Number(new URL(process.argv[2]).port),
+    path: '/', headers: { 'x-from': 'aws' },
+  });
+  let awsText = '';
+  for await (const chunk of response.body) awsText += chunk;
   const agent = new Agent();
   await agent.close();
   await getGlobalAgent().close();
@@ -46,6 +56,10 @@ const { request, Agent, getGlobalAgent, WarmpoolError } = require('warmpool');
     mockIsAgent: mock instanceof Agent,
     sameMockClass: (await import('warmpool/testing')).MockAgent === testing.MockAgent,
     mocked: viaClient,
+    awsText,
+    awsSharesGlobalAgent,
+    sameHandlerClass: aws.WarmpoolHttpHandler === WarmpoolHttpHandler,
+    awsResolved: require.resolve('warmpool/aws'),
   }));
 })().catch((err) => {
   console.error(err);
@@ -56,6 +70,9 @@ const { request, Agent, getGlobalAgent, WarmpoolError } = require('warmpool');
 /** A CommonJS TypeScript module (.cts) using the package through require. */
 const CTS_USER = `
 import warmpool = require('warmpool');
+import aws = require('warmpool/aws');
+
+export const handler: aws.WarmpoolHttpHandler = new aws.WarmpoolHttpHandler({ requestTimeout: 1000 });
 
 export async function use(url: string): Promise<string> {
   const agent: warmpool.Agent = new warmpool.Agent({ maxConnectionsPerOrigin: 2 });
@@ -118,6 +135,11 @@ describe('CommonJS users', () => {
       mockIsAgent: true,
       sameMockClass: true,
       mocked: 'mocked',
+      // warmpool/aws: the subpath's own entry, on the same global Agent as the root entry.
+      awsText: 'hello aws',
+      awsSharesGlobalAgent: true,
+      sameHandlerClass: true,
+      awsResolved: path.join(dir, 'node_modules', 'warmpool', 'dist', 'aws', 'handler.js'),
     });
     assert.equal(stderr, '', 'no warning on stderr');
   });

@@ -44,6 +44,12 @@ export interface RequestInit {
   bodyTimeout?: number;
   /** Interim 1xx responses (100 Continue, 103 Early Hints). */
   onInformation?: (info: InformationalResponse) => void;
+  /**
+   * With an `Expect: 100-continue` header and a body: how long the body waits for the server's
+   * 100 Continue before it is sent anyway, ms (as curl does); 0 = until the server answers. A final
+   * response that comes first means the body is not sent. Default 1000.
+   */
+  expectContinueTimeout?: number;
   /** TLS options for this request's connection (part of the pool key). */
   tls?: TlsOptions;
   /** Bytes the body stream buffers before the socket is paused. Default 64 KiB. */
@@ -86,6 +92,7 @@ export interface ClientOptions {
 const DEFAULT_HEADERS_TIMEOUT = 30_000;
 const DEFAULT_BODY_TIMEOUT = 30_000;
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+const DEFAULT_CONTINUE_TIMEOUT = 1000;
 /** Methods whose request carries content by definition: an empty body is sent as content-length: 0. */
 const CONTENT_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -361,6 +368,10 @@ export class Client {
         signal,
         onInformation: init.onInformation,
         attempt,
+        expectContinue: encoded.expectContinue,
+        continueTimeout: encoded.expectContinue
+          ? numberOption('expectContinueTimeout', init.expectContinueTimeout, DEFAULT_CONTINUE_TIMEOUT)
+          : 0,
       });
       if (created !== undefined) bindRequest(ex, created);
     } catch (err) {

@@ -20,6 +20,13 @@ export function checkRequestInit(init: unknown): void {
   if (o.onInformation !== undefined && typeof o.onInformation !== 'function') {
     fail('onInformation', 'a function', o.onInformation);
   }
+  // Checked here, not only where it is used: it is used only with an Expect: 100-continue header.
+  if (
+    o.expectContinueTimeout !== undefined &&
+    !(typeof o.expectContinueTimeout === 'number' && o.expectContinueTimeout >= 0)
+  ) {
+    fail('expectContinueTimeout', 'a number >= 0', o.expectContinueTimeout);
+  }
   if (o.highWaterMark !== undefined && !(typeof o.highWaterMark === 'number' && o.highWaterMark >= 1)) {
     fail('highWaterMark', 'a number >= 1', o.highWaterMark);
   }

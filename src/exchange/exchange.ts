@@ -83,6 +83,10 @@ export interface ExchangeInit {
   onInformation: ((info: InformationalResponse) => void) | undefined;
   /** Which attempt of the Client's retry policy this is (1 = the first; absent: 1). */
   attempt?: number;
+  /** `Expect: 100-continue` with a body: the body waits for 100 Continue (or continueTimeout). */
+  expectContinue?: boolean;
+  /** How long the body waits for 100 Continue before it is sent anyway, ms; 0 = until the answer. */
+  continueTimeout?: number;
 }
 
 /**
@@ -108,6 +112,9 @@ export class Exchange implements SignalWatcher {
   readonly highWaterMark: number;
   readonly signal: AbortSignal | undefined;
   readonly onInformation: ((info: InformationalResponse) => void) | undefined;
+  /** The body waits for 100 Continue, a final response, or continueTimeout (RFC 9110 §10.1.1). */
+  readonly expectContinue: boolean;
+  readonly continueTimeout: number;
   /** May this request be sent again after a stale-connection failure? */
   readonly retrySafe: boolean;
   /** The retry policy's attempt (1 = the first), for res.attempts and the pool's retry count. */
@@ -173,6 +180,8 @@ export class Exchange implements SignalWatcher {
     this.signal = init.signal;
     this.onInformation = init.onInformation;
     this.attempt = init.attempt ?? 1;
+    this.expectContinue = init.expectContinue === true;
+    this.continueTimeout = init.continueTimeout ?? 1000;
     this.retrySafe =
       init.retryOnStale && (init.idempotent ?? IDEMPOTENT.has(init.method)) && init.body.replayable;
     this.promise = new Promise<Response>((resolve, reject) => {

@@ -15,7 +15,14 @@ import {
   ResponseParser,
   type ResponseParserHandler,
 } from './parser.js';
-import { type StreamBodyHost, writeRequest, writeStreamBody } from './request-writer.js';
+import { CHUNKED_TERMINATOR } from './request-head.js';
+import {
+  type StreamBodyHost,
+  writeHeadOnly,
+  writeRequest,
+  writeStreamBody,
+  writeWithheldBody,
+} from './request-writer.js';
 
 /** Connections idle at least this long get a turn of the event loop before reuse (wantsLivenessTurn). */
 const LIVENESS_TURN_AFTER_MS = 250;
@@ -23,6 +30,8 @@ const LIVENESS_TURN_AFTER_MS = 250;
 const TIMER_NONE = 0;
 const TIMER_HEADERS = 1;
 const TIMER_BODY = 2;
+/** Expect: 100-continue: the body goes when it fires, unless 100 or a final response came first. */
+const TIMER_CONTINUE = 3;
 
 /**
  * The parser knows nothing of origins, but every WarmpoolError names one (ParseError,
@@ -71,6 +80,10 @@ export class H1Connection
   private trailers: IncomingHeaders | undefined = undefined;
   /** A streamed request body is still being written (StreamBodyHost). */
   sendingBody = false;
+  /** Expect: 100-continue: the head is sent, the body waits for the server's go-ahead. */
+  private awaitingContinue = false;
+  /** When the head of an Expect request was written (monotonic ms): headersTimeout counts from it. */
+  private continueSince = 0;
 
   /** Headers/body deadline of the exchange in progress. */
   private readonly timer: ReusableTimer;
@@ -151,8 +164,36 @@ export class H1Connection
     this.parser.expect(ex.isHead);
     if (!this.keepsProcessAlive) this.setKeepsProcessAlive(true);
 
+    if (ex.expectContinue) {
+      this.sendHeadOnly(ex);
+      return;
+    }
     if (writeRequest(this.socket, ex)) void writeStreamBody(this, ex);
     this.arm(TIMER_HEADERS, ex.headersTimeout);
+  }
+
+  /**
+   * Expect: 100-continue (RFC 9110 §10.1.1): the head goes now, the body when the server says 100
+   * Continue, or when continueTimeout has passed without a word (curl's rule: a server that ignores
+   * the expectation would otherwise wait for a body that never comes), or not at all if a final
+   * response comes first. headersTimeout counts from the head, the wait included.
+   */
+  private sendHeadOnly(ex: Exchange): void {
+    this.awaitingContinue = true;
+    writeHeadOnly(this.socket, ex);
+    const wait = ex.continueTimeout;
+    if (wait > 0 && (ex.headersTimeout === 0 || wait < ex.headersTimeout)) {
+      this.continueSince = this.clock.monotonicMs();
+      this.arm(TIMER_CONTINUE, wait);
+    } else {
+      this.arm(TIMER_HEADERS, ex.headersTimeout);
+    }
+  }
+
+  /** The server said 100 Continue, or the wait ran out: the body goes. */
+  private sendWithheldBody(ex: Exchange): void {
+    this.awaitingContinue = false;
+    if (writeWithheldBody(this.socket, ex)) void writeStreamBody(this, ex);
   }
 
   /** StreamBodyHost */
@@ -227,6 +268,7 @@ export class H1Connection
 
   onInformation(head: ResponseHead): void {
     const ex = this.ex!;
+    if (this.awaitingContinue && head.statusCode === 100) this.sendWithheldBody(ex);
     if (ex.onInformation !== undefined) {
       ex.onInformation({ status: head.statusCode, statusText: head.statusText, headers: head.headers });
     }
@@ -234,6 +276,7 @@ export class H1Connection
 
   onHead(head: ResponseHead): void {
     const ex = this.ex!;
+    if (this.awaitingContinue) this.withholdBody(ex);
     if (!head.keepAlive) this.reusable = false;
     if (head.keepAliveTimeoutMs !== undefined) this.serverIdleTimeoutMs = head.keepAliveTimeoutMs;
     if (head.keepAliveMax !== undefined) this.serverMaxRequests = this.requestCount + head.keepAliveMax - 1;
@@ -260,6 +303,18 @@ export class H1Connection
     } else {
       this.timerKind = TIMER_NONE;
     }
+  }
+
+  /**
+   * A final response before the body: the body is not sent (RFC 9110 §10.1.1). The request must still
+   * end for the connection to carry another: a chunked one ends now with its last chunk (an empty
+   * body, framed); one with a Content-Length cannot end without its bytes, so its connection closes
+   * after this response.
+   */
+  private withholdBody(ex: Exchange): void {
+    this.awaitingContinue = false;
+    if (ex.bodyFraming === -2) this.socket.write(CHUNKED_TERMINATOR, 'latin1');
+    else this.reusable = false;
   }
 
   onBody(chunk: Buffer): void {
@@ -448,6 +503,20 @@ export class H1Connection
           );
         }
         return;
+      case TIMER_CONTINUE: {
+        if (ex === null) return;
+        if (this.awaitingContinue) this.sendWithheldBody(ex);
+        if (ex.headersTimeout === 0) {
+          this.timerKind = TIMER_NONE;
+          return;
+        }
+        // What is left of headersTimeout (sendHeadOnly armed this only when the wait was shorter).
+        this.arm(
+          TIMER_HEADERS,
+          Math.max(1, ex.headersTimeout - (this.clock.monotonicMs() - this.continueSince)),
+        );
+        return;
+      }
       case TIMER_BODY: {
         if (ex === null) return;
         if (this.paused) {
@@ -517,6 +586,7 @@ export class H1Connection
     this.body = null;
     this.weakBody = null;
     this.active = 0;
+    this.awaitingContinue = false;
     this.teardown();
     this.owner.onConnectionClosed(this, reason);
     if (ex === null) return;

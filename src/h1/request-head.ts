@@ -26,6 +26,8 @@ export interface EncodedHead {
   bodyLength: number;
   /** The caller asked for `Connection: close`: the connection must not be reused afterwards. */
   connectionClose: boolean;
+  /** The caller sent `Expect: 100-continue`: the body waits for the server's go-ahead. */
+  expectContinue: boolean;
 }
 
 /**
@@ -99,6 +101,7 @@ interface HeadBuilder {
   hasHost: boolean;
   contentLength: number; // -1 = caller gave none
   connectionClose: boolean;
+  expectContinue: boolean;
 }
 
 function addHeader(b: HeadBuilder, name: string, value: string): void {
@@ -115,6 +118,11 @@ function addHeader(b: HeadBuilder, name: string, value: string): void {
         if (b.hasHost) throw new InvalidArgumentError('more than one host header');
         b.hasHost = true;
       }
+      break;
+    case 6:
+      // RFC 9110 §10.1.1: the expectation's value is case-insensitive.
+      if (equalsLower(name, 'expect') && value.trim().toLowerCase() === '100-continue')
+        b.expectContinue = true;
       break;
     case 7:
       if (equalsLower(name, 'upgrade')) {
@@ -194,7 +202,14 @@ export function encodeRequestHead(
     throw new InvalidArgumentError(`invalid body length ${bodyLength}`);
   }
 
-  const b: HeadBuilder = { serialize, head: '', hasHost: false, contentLength: -1, connectionClose: false };
+  const b: HeadBuilder = {
+    serialize,
+    head: '',
+    hasHost: false,
+    contentLength: -1,
+    connectionClose: false,
+    expectContinue: false,
+  };
   if (headers !== undefined) {
     if (isIterable(headers)) {
       for (const pair of headers) {
@@ -246,12 +261,16 @@ export function encodeRequestHead(
     framing = 0;
   }
 
-  if (!serialize) return { head: '', bodyLength: framing, connectionClose: b.connectionClose };
+  // RFC 9110 §10.1.1: a request without content has nothing to wait for (the header is sent as given).
+  const expectContinue = b.expectContinue && (framing > 0 || framing === BODY_CHUNKED);
+  if (!serialize)
+    return { head: '', bodyLength: framing, connectionClose: b.connectionClose, expectContinue };
   const hostLine = b.hasHost ? '' : `host: ${host}\r\n`;
   return {
     head: `${method} ${path} HTTP/1.1\r\n${hostLine}${b.head}${framingLine}\r\n`,
     bodyLength: framing,
     connectionClose: b.connectionClose,
+    expectContinue,
   };
 }
 

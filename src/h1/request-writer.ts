@@ -46,6 +46,27 @@ export function writeRequest(socket: Socket, ex: Exchange): boolean {
   return body.kind === BODY_KIND_STREAM;
 }
 
+/**
+ * `Expect: 100-continue`: writes the head alone; the body follows with writeWithheldBody() once the
+ * server says 100 Continue or the wait runs out, or never, when a final response comes first.
+ */
+export function writeHeadOnly(socket: Socket, ex: Exchange): void {
+  if (ex.head === '') {
+    ex.head = encodeRequestHead(ex.method, ex.path, ex.authority, ex.headers, ex.bodyFraming).head;
+  }
+  socket.write(ex.head, 'latin1');
+}
+
+/** The body writeHeadOnly() held back. Returns true when it is a stream, which writeStreamBody() sends. */
+export function writeWithheldBody(socket: Socket, ex: Exchange): boolean {
+  const body = ex.body;
+  if (body.kind === BODY_KIND_BYTES) {
+    socket.write(body.bytes!);
+    return false;
+  }
+  return body.kind === BODY_KIND_STREAM;
+}
+
 /** What a streamed request body needs of its connection. */
 export interface StreamBodyHost {
   readonly socket: Socket;

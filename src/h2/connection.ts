@@ -399,7 +399,10 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
     let next = Number.POSITIVE_INFINITY;
     let expired: H2Stream[] | null = null;
     for (const s of this.streams) {
-      const deadline = s.deadline();
+      let deadline = s.deadline();
+      if (deadline < 0) continue;
+      // An Expect: 100-continue wait that ran out is not a timeout: the body goes, the stream waits on.
+      if (deadline <= now + 1 && s.continueDue(now)) deadline = s.deadline();
       if (deadline < 0) continue;
       if (deadline <= now + 1) {
         if (expired === null) expired = [];

@@ -82,6 +82,13 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
   trailers: IncomingHeaders | undefined = undefined;
   error: Error | undefined = undefined;
   drainWaiter: (() => void) | null = null;
+  /**
+   * Expect: 100-continue: when the held-back body goes anyway (monotonic ms; +Infinity: only on an
+   * answer); -1 when the body is not waiting.
+   */
+  continueAt = -1;
+  /** A final response came before the body: it is never sent, and our side ends with a reset. */
+  bodyWithheld = false;
 
   constructor(
     readonly conn: H2Connection,
@@ -105,14 +112,37 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
       this.sendEnded = true;
       return;
     }
-    const body = this.ex.body;
-    if (body.kind === BODY_KIND_BYTES) {
-      routeSendEvents(stream, false);
-      stream.end(body.bytes);
-    } else {
-      routeSendEvents(stream, true);
-      void this.sendBody();
+    const ex = this.ex;
+    routeSendEvents(stream, ex.body.kind !== BODY_KIND_BYTES);
+    if (ex.expectContinue) {
+      // RFC 9110 §10.1.1, as over HTTP/1.1: the body waits for 100 Continue, a final response, or
+      // continueTimeout (checked with the stream's other deadlines, see continueDue).
+      const wait = ex.continueTimeout;
+      this.continueAt = wait > 0 ? this.sentAt + wait : Number.POSITIVE_INFINITY;
+      if (wait > 0) this.conn.armStreamTimer(this.continueAt);
+      return;
     }
+    this.sendRequestBody();
+  }
+
+  private sendRequestBody(): void {
+    const body = this.ex.body;
+    if (body.kind === BODY_KIND_BYTES) this.stream.end(body.bytes);
+    else void this.sendBody();
+  }
+
+  /** The server said 100 Continue, or the wait ran out: the held-back body goes. */
+  private sendWithheldBody(): void {
+    this.continueAt = -1;
+    const stream = this.stream;
+    if (!stream.closed && !stream.destroyed) this.sendRequestBody();
+  }
+
+  /** For the connection's deadline sweep: the body's wait for 100 Continue is over at `now`; sent. */
+  continueDue(now: number): boolean {
+    if (this.continueAt === -1 || this.continueAt > now + 1 || this.recv >= RECV_HEAD) return false;
+    this.sendWithheldBody();
+    return true;
   }
 
   /** Streams a request body with backpressure, while the response may already be streaming back. */
@@ -159,6 +189,7 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
     if (this.failIfOverLimits(raw, 'interim head')) return;
     const status = Number(headers[':status']);
     const ex = this.ex;
+    if (status === 100 && this.continueAt !== -1 && this.recv < RECV_HEAD) this.sendWithheldBody();
     if (status >= 100 && status < 200 && ex.onInformation !== undefined && this.recv < RECV_SETTLED) {
       ex.onInformation({ status, statusText: STATUS_CODES[status] ?? '', headers: incomingHeaders(raw) });
     }
@@ -173,6 +204,10 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
     const ex = this.ex;
     this.recv = RECV_HEAD;
     this.lastActivity = now;
+    if (this.continueAt !== -1) {
+      this.continueAt = -1;
+      this.bodyWithheld = true;
+    }
     // A content-length lets the body be gathered into one buffer of that size (no chunk pins the
     // session's read buffer), and spares a clock reading for the chunk that completes it (onData).
     // node:http2 has checked it is a single value; the DATA frames are checked against it too.
@@ -268,6 +303,11 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
     const body = this.reclaimBody();
     this.body = null;
     this.ex.complete(this.trailers);
+    if (this.bodyWithheld && !this.sendEnded) {
+      // The response is whole and our body was never sent: end our side with RST_STREAM(NO_ERROR)
+      // (END_STREAM now would break a content-length we announced). 'close' releases the slot.
+      this.stream.close(NGHTTP2_NO_ERROR);
+    }
     this.maybeRelease();
     if (body !== null) body.endFromSource(this.trailers);
   }
@@ -389,7 +429,12 @@ export class H2Stream implements BodySource, AbandonedBodyWatcher {
     const ex = this.ex;
     const recv = this.recv;
     if (recv >= RECV_SETTLED) return -1;
-    if (recv !== RECV_HEAD) return ex.headersTimeout > 0 ? this.sentAt + ex.headersTimeout : -1;
+    if (recv !== RECV_HEAD) {
+      const head = ex.headersTimeout > 0 ? this.sentAt + ex.headersTimeout : -1;
+      const wait = this.continueAt;
+      if (wait === -1 || wait === Number.POSITIVE_INFINITY) return head;
+      return head === -1 || wait < head ? wait : head;
+    }
     return ex.bodyTimeout > 0 && !this.paused ? this.lastActivity + ex.bodyTimeout : -1;
   }
 
