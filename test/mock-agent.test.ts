@@ -9,9 +9,11 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import {
+  Agent,
   Client,
   ResponseBody,
   WarmpoolDispatcher,
+  fetch,
   getGlobalAgent,
   request,
   setGlobalAgent,
@@ -31,6 +33,34 @@ describe('MockAgent', () => {
   };
   after(async () => {
     for (const m of mocks) await m.destroy();
+  });
+
+  it('answers request() and fetch() given it as `agent`, without touching the global Agent', async () => {
+    const m = mock();
+    m.intercept({ origin: API, path: '/r' }).reply(200, 'via request');
+    m.intercept({ origin: API, path: '/f' }).reply(201, 'via fetch', { 'content-type': 'text/plain' });
+    const global = getGlobalAgent();
+    const res = await request(`${API}/r`, { agent: m });
+    assert.equal(await res.body.text(), 'via request');
+    const fetched = await fetch(`${API}/f`, { agent: m });
+    assert.equal(fetched.status, 201);
+    assert.equal(await fetched.text(), 'via fetch');
+    assert.equal(getGlobalAgent(), global);
+    m.assertNoPendingInterceptors();
+  });
+
+  it("a Client refuses another Agent in a request's options; a non-Agent is an invalid argument", async () => {
+    const m = mock();
+    const other = new Agent();
+    try {
+      await rejectsWith(
+        new Client({ agent: other }).request(`${API}/x`, { agent: m }),
+        'WARMPOOL_INVALID_ARGUMENT',
+      );
+      await rejectsWith(request(`${API}/x`, { agent: {} as Agent }), 'WARMPOOL_INVALID_ARGUMENT');
+    } finally {
+      await other.destroy();
+    }
   });
 
   it('answers a Client with a real Response: status, headers, a ResponseBody, marked as mocked', async () => {
@@ -179,7 +209,7 @@ describe('MockAgent', () => {
       if (old !== undefined) setGlobalAgent(old);
     }
     const dispatcher = new WarmpoolDispatcher({ agent: m });
-    const res = await fetch('http://svc.test:8080/f', { dispatcher: dispatcher as never });
+    const res = await globalThis.fetch('http://svc.test:8080/f', { dispatcher } as unknown as RequestInit);
     assert.equal(res.status, 200);
     assert.equal(await res.text(), 'fetched');
   });

@@ -29,6 +29,11 @@ import { type ParsedUrl, isSimplePath, parseUrl, resolveAgainst } from './target
 import { checkClientOptions, checkRequestInit } from './validate.js';
 
 export interface RequestInit {
+  /**
+   * The pool, for the top-level request() (default the process-wide one); a Client sends through
+   * its own Agent and refuses another here.
+   */
+  agent?: Agent;
   /** Default GET. */
   method?: string;
   headers?: OutgoingHeaders;
@@ -226,6 +231,11 @@ export class Client {
   private core(url: string | URL, init: RequestInit): Promise<Response> {
     try {
       checkRequestInit(init);
+      if (init.agent !== undefined && init.agent !== this.agent) {
+        throw new InvalidArgumentError(
+          'a Client sends through its own Agent: make a Client with { agent }, or pass agent to the top-level request()',
+        );
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -410,9 +420,17 @@ export function mergeHeaders(
 
 let defaultClient: Client | undefined;
 
-/** Sends a request through the process-wide Agent with default options. */
+/** Sends a request with default options through the process-wide Agent, or `init.agent`. */
 export function request(url: string | URL, init?: RequestInit): Promise<Response> {
-  return globalClient().request(url, init);
+  const agent = init?.agent;
+  if (agent === undefined) return globalClient().request(url, init);
+  let client: Client;
+  try {
+    client = clientFor(agent);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return client.request(url, init);
 }
 
 function globalClient(): Client {
@@ -420,8 +438,17 @@ function globalClient(): Client {
   return defaultClient;
 }
 
-/** A default Client per Agent passed to fetch(url, { agent }); forgotten with the Agent. */
+/** A default Client per Agent passed to request() or fetch() as `agent`; forgotten with the Agent. */
 const agentClients = new WeakMap<Agent, Client>();
+
+function clientFor(agent: Agent): Client {
+  let client = agentClients.get(agent);
+  if (client === undefined) {
+    client = new Client({ agent }); // checks that it is an Agent
+    agentClients.set(agent, client);
+  }
+  return client;
+}
 
 /**
  * The WHATWG fetch(), as Node's built-in fetch behaves, on warmpool's pool: the process-wide Agent,
@@ -430,14 +457,11 @@ const agentClients = new WeakMap<Agent, Client>();
 export function fetch(input: FetchInput, init?: FetchInit): Promise<globalThis.Response> {
   const agent = init?.agent;
   if (agent === undefined) return fetchThrough(globalClient(), input, init);
-  let client = agentClients.get(agent);
-  if (client === undefined) {
-    try {
-      client = new Client({ agent });
-    } catch (err) {
-      return Promise.reject(new TypeError((err as Error).message, { cause: err }));
-    }
-    agentClients.set(agent, client);
+  let client: Client;
+  try {
+    client = clientFor(agent);
+  } catch (err) {
+    return Promise.reject(new TypeError((err as Error).message, { cause: err }));
   }
   return fetchThrough(client, input, init);
 }

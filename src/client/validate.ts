@@ -13,6 +13,9 @@ export function checkRequestInit(init: unknown): void {
   }
   const o = init as Record<string, unknown>;
   if (o.method !== undefined && typeof o.method !== 'string') fail('method', 'a string', o.method);
+  if (o.agent !== undefined && typeof (o.agent as { submit?: unknown } | null)?.submit !== 'function') {
+    fail('agent', 'an Agent', o.agent);
+  }
   checkCommon(o);
   if (o.signal !== undefined && !isSignal(o.signal)) fail('signal', 'an AbortSignal', o.signal);
   if (o.idempotent !== undefined && typeof o.idempotent !== 'boolean')
