@@ -2,6 +2,7 @@
 // needs and returns a table.
 import type { Table } from '../report.js';
 import type { Warmpool } from '../warmpool.js';
+import { aws } from './aws.js';
 import { bursts } from './bursts.js';
 import { coldStart } from './cold-start.js';
 import { memory } from './memory.js';
@@ -19,4 +20,4 @@ export interface Scenario {
   run(ctx: ScenarioContext): Promise<Table>;
 }
 
-export const scenarios: Scenario[] = [coldStart, bursts, nagle, stale, memory];
+export const scenarios: Scenario[] = [coldStart, bursts, nagle, stale, memory, aws];
