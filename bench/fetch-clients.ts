@@ -3,13 +3,7 @@
 // body whole with arrayBuffer(), as a fetch caller does.
 import { type ClientSpec, urls } from './clients.js';
 import { checkBodyLength } from './common.js';
-import { type Warmpool, loadWarmpool } from './warmpool.js';
-
-async function wp(): Promise<Warmpool> {
-  const m = await loadWarmpool();
-  if (m instanceof Error) throw m;
-  return m;
-}
+import { wp } from './warmpool.js';
 
 /** warmpool's fetch() on an Agent of its own, capped at C connections. */
 export const warmpoolFetch: ClientSpec = {

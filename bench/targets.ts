@@ -25,7 +25,8 @@ const FLOORS = ['raw socket (floor)', 'node:http2 (floor)'];
 const FLOORS_KEEPING_BODY = ['node:http2, body kept (floor)'];
 const BASELINES = ['undici Pool.request', 'undici Pool allowH2'];
 
-export function targetsTable(rows: Table['rows']): Table | undefined {
+/** The matrix rows grouped by cell (body and C), each cell's rows by client name. */
+function cellsOf(rows: Table['rows']): Map<string, Map<string, (string | number)[]>> {
   const cells = new Map<string, Map<string, (string | number)[]>>();
   for (const r of rows) {
     const key = `${r[BODY]}\u0000${r[C]}`;
@@ -36,8 +37,12 @@ export function targetsTable(rows: Table['rows']): Table | undefined {
     }
     byClient.set(r[CLIENT] as string, r);
   }
+  return cells;
+}
+
+export function targetsTable(rows: Table['rows']): Table | undefined {
   const out: Table['rows'] = [];
-  for (const byClient of cells.values()) {
+  for (const byClient of cellsOf(rows).values()) {
     const client = byClient.get(WARMPOOL_CLIENT);
     if (client === undefined) continue;
     const body = client[BODY] as string;
@@ -110,19 +115,8 @@ function fetchTargetFor(c: number): number {
  * read with the rows' ±% in mind).
  */
 export function fetchTargetsTable(rows: Table['rows']): Table | undefined {
-  const cells = new Map<string, Map<string, (string | number)[]>>();
-  for (const r of rows) {
-    if ((r[BODY] as string).startsWith('h2 ')) continue;
-    const key = `${r[BODY]}\u0000${r[C]}`;
-    let byClient = cells.get(key);
-    if (byClient === undefined) {
-      byClient = new Map();
-      cells.set(key, byClient);
-    }
-    byClient.set(r[CLIENT] as string, r);
-  }
   const out: Table['rows'] = [];
-  for (const byClient of cells.values()) {
+  for (const byClient of cellsOf(rows).values()) {
     const node = byClient.get(NODE_FETCH);
     if (node === undefined) continue;
     const nodeRps = node[REQ_S] as number;

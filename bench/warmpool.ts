@@ -18,7 +18,8 @@ export function loadWarmpool(): Promise<Warmpool | Error> {
   return loaded;
 }
 
-async function wp(): Promise<Warmpool> {
+/** warmpool's module; throws the Error that kept it from loading. */
+export async function wp(): Promise<Warmpool> {
   const m = await loadWarmpool();
   if (m instanceof Error) throw m;
   return m;

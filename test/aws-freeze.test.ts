@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { WarmpoolHttpHandler } from '../src/aws/handler.js';
 import { Agent } from '../src/index.js';
+import { reapStoppedChild } from './helpers/child.js';
 import { startS3Server } from './helpers/s3-server.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/aws-freeze-child.js', import.meta.url));
@@ -91,13 +92,7 @@ test(
       if (stderr) (err as Error).message += `\nchild stderr:\n${stderr}`;
       throw err;
     } finally {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGCONT');
-        const exited = new Promise((r) => child.once('exit', r));
-        const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(killer);
-      }
+      await reapStoppedChild(child);
       await server.close();
     }
   },

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { reapStoppedChild } from './helpers/child.js';
 import { startFaultServer } from './helpers/fault-server.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/freeze-child.js', import.meta.url));
@@ -93,13 +94,7 @@ for (const mode of ['busy', 'timer'] as const) {
         if (stderr) (err as Error).message += `\nchild stderr:\n${stderr}`;
         throw err;
       } finally {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGCONT');
-          const exited = new Promise((r) => child.once('exit', r));
-          const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
-          await exited;
-          clearTimeout(killer);
-        }
+        await reapStoppedChild(child);
         await srv.close();
       }
     },

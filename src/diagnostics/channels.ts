@@ -7,7 +7,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { CloseReason, PoolConnection } from '../exchange/connection.js';
 import type { Exchange } from '../exchange/exchange.js';
-import type { IncomingHeaders, OutgoingHeaders } from '../headers.js';
+import { type IncomingHeaders, type OutgoingHeaders, outgoingEntries } from '../headers.js';
 import type { Response } from '../response/response.js';
 
 /** The request every `warmpool:request:*` message is about: the same object from create to end. */
@@ -214,7 +214,7 @@ export function publishRequestCreate(
   requestCreate.publish(message);
   if (added === undefined) return { headers, record };
   const all: Array<[string, string]> = [];
-  if (headers !== undefined) for (const entry of headerEntries(headers)) all.push(entry);
+  if (headers !== undefined) for (const entry of outgoingEntries(headers)) all.push(entry);
   for (const entry of added) all.push(entry);
   return { headers: all, record };
 }
@@ -222,20 +222,6 @@ export function publishRequestCreate(
 /** Ties the request object `request:create` made to its exchange, for the messages that follow. */
 export function bindRequest(ex: Exchange, created: CreatedRequest): void {
   records.set(ex, created.record);
-}
-
-function* headerEntries(h: OutgoingHeaders): Iterable<[string, string]> {
-  if (typeof (h as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    for (const [n, v] of h as Iterable<readonly [string, string]>) yield [n, v];
-    return;
-  }
-  const rec = h as Record<string, string | number | readonly string[] | undefined>;
-  for (const name of Object.keys(rec)) {
-    const v = rec[name];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) yield [name, String(x)];
-    else yield [name, String(v)];
-  }
 }
 
 // ---- publishers (each called only when its channel has subscribers) ---------------------------------

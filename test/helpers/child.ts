@@ -51,3 +51,16 @@ export function runChild(
     });
   });
 }
+
+/**
+ * A child a test may have left stopped (SIGSTOP) when it failed: continue it so it can exit, and kill
+ * it if it has not within 3 s. Resolves once it has exited.
+ */
+export async function reapStoppedChild(child: ReturnType<typeof spawn>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGCONT');
+  const exited = new Promise((r) => child.once('exit', r));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(killer);
+}
