@@ -812,3 +812,31 @@ test(
     }
   },
 );
+
+test(
+  "undici's expectContinue option: the head goes with expect: 100-continue and the body follows the server's 100 Continue",
+  { timeout: T },
+  async () => {
+    let sawExpect: string | undefined;
+    const srv = await startHttpServer(async (req, res) => {
+      sawExpect = req.headers.expect;
+      let body = '';
+      for await (const c of req) body += c;
+      res.end(`got ${body}`);
+    });
+    const agent = new Agent();
+    try {
+      const res = await undiciRequest(`${srv.url}/put`, {
+        method: 'PUT',
+        body: 'payload',
+        expectContinue: true,
+        dispatcher: new WarmpoolDispatcher({ agent }) as never,
+      } as never);
+      assert.equal(await res.body.text(), 'got payload');
+      assert.equal(sawExpect, '100-continue');
+    } finally {
+      await agent.destroy();
+      await srv.close();
+    }
+  },
+);

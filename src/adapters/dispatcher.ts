@@ -41,7 +41,7 @@ export interface DispatchOptions {
   idempotent?: boolean | null;
   /** Close the connection after this request (sent as `connection: close`). */
   reset?: boolean | null;
-  /** Ignored (undici uses it over HTTP/2 only; warmpool sends the body at once). */
+  /** Sent as `expect: 100-continue` with a body: the body waits for 100 Continue (see expectContinueTimeout). */
   expectContinue?: boolean | null;
   /** Refused: protocol upgrades are not implemented. */
   upgrade?: string | null;
@@ -480,6 +480,10 @@ function requestInit(o: DispatchOptions, d: Dispatch): RequestInit {
   const body = requestBody(o.body);
   if (body.extra !== null) headers = withMissing(headers, body.extra);
   if (o.reset === true) headers = withMissing(headers, [['connection', 'close']]);
+  // As undici: the body waits for the server's 100 Continue (warmpool's Expect handling, which
+  // undici's own client does only over HTTP/2).
+  if (o.expectContinue === true && body.body != null)
+    headers = withMissing(headers, [['expect', '100-continue']]);
   const init: RequestInit = {
     method,
     headers,
