@@ -340,7 +340,20 @@ export class Client {
       // connection would encode one, should the origin come back as HTTP/1.1).
       const known = this.agent.knownPool(parsed.target, tls);
       const serialize = known === undefined || known.protocol !== 'h2';
-      const encoded = encodeRequestHead(method, parsed.path, parsed.host, headers, framing, serialize);
+      // Through a proxy in absolute-form, the request line names the whole URL and the proxy's own
+      // headers (credentials) go with the request; no proxy costs one field read.
+      const viaProxy = this.agent.absoluteFormProxy(parsed.target);
+      const encoded =
+        viaProxy === undefined
+          ? encodeRequestHead(method, parsed.path, parsed.host, headers, framing, serialize)
+          : encodeRequestHead(
+              method,
+              parsed.target.origin + parsed.path,
+              parsed.host,
+              withProxyHeaders(headers, viaProxy.headerPairs),
+              framing,
+              serialize,
+            );
       pool = known ?? this.agent.poolFor(parsed.target, tls);
       const signal = init.signal;
       if (signal?.aborted) {
@@ -382,6 +395,15 @@ export class Client {
     this.agent.submit(pool, ex);
     return promise;
   }
+}
+
+/** The request's headers and then a proxy's (absolute-form requests only). */
+function withProxyHeaders(
+  headers: OutgoingHeaders | undefined,
+  proxyPairs: Array<[string, string]>,
+): OutgoingHeaders | undefined {
+  if (proxyPairs.length === 0) return headers;
+  return headers === undefined ? proxyPairs : [...outgoingEntries(headers), ...proxyPairs];
 }
 
 /** Defaults first, then overrides; a name in both (any case) takes the override's values. */

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import type { DialTarget, TlsOptions } from '../dial/dial.js';
+import type { ProxyConfig } from '../dial/proxy-config.js';
 import { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError, InvalidArgumentError } from '../errors.js';
 import type { Exchange } from '../exchange/exchange.js';
@@ -139,11 +140,16 @@ export class Agent {
     const effectiveTls = tls ?? this.options.tls;
     const same = this.lastPoolFor(target, effectiveTls);
     if (same !== undefined) return same;
-    const key =
+    let key =
       effectiveTls === undefined || !target.secure ? target.origin : tlsKey(target.origin, effectiveTls);
+    // A proxied origin's pool is the proxy's (its address, credentials, headers): a request never
+    // rides a connection to another proxy, or a direct one (invariant 8).
+    const proxy = this.proxyFor(target);
+    if (proxy !== undefined) key = `${proxy.key}>${key}`;
     let pool = this.pools.get(key);
     if (pool === undefined) {
       const dialTarget = this.dialTarget(target, effectiveTls, key);
+      dialTarget.proxy = proxy;
       // A TLS origin that offers h2 speaks whatever ALPN chooses; otherwise the dial decides nothing.
       const expected =
         target.secure && dialTarget.alpn.includes('h2')
@@ -181,6 +187,34 @@ export class Agent {
       return last.pool;
     }
     return undefined;
+  }
+
+  /** Each target's proxy (null: direct), looked up once per target object (they are shared per authority). */
+  private readonly proxyRoutes = new WeakMap<Target, ProxyConfig | null>();
+
+  /** @internal The proxy a target goes through, or undefined. */
+  proxyFor(target: Target): ProxyConfig | undefined {
+    const routes = this.options.proxy;
+    if (routes === undefined) return undefined;
+    let p = this.proxyRoutes.get(target);
+    if (p === undefined) {
+      p = routes.route(target.secure, target.hostname, target.port) ?? null;
+      this.proxyRoutes.set(target, p);
+    }
+    return p ?? undefined;
+  }
+
+  /**
+   * @internal The proxy an http:// target is sent to in absolute-form (the request line names the
+   * whole URL, and the proxy's headers go with every request), or undefined: direct, or a tunnel.
+   * One field read for an Agent without a proxy.
+   */
+  absoluteFormProxy(target: Target): ProxyConfig | undefined {
+    if (this.options.proxy === undefined || target.secure || this.options.http2 === 'prior-knowledge') {
+      return undefined;
+    }
+    const p = this.proxyFor(target);
+    return p === undefined || p.tunnel ? undefined : p;
   }
 
   /**

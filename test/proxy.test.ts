@@ -1,0 +1,230 @@
+/**
+ * Proxies, against real ones started here on loopback with config files of their own
+ * (helpers/proxies.ts): squid for CONNECT tunnels (TLS with ALPN inside, h2 when the origin offers it)
+ * and absolute-form requests; tinyproxy for Basic credentials. Each test checks the proxy's own log or
+ * what the origin saw, so a request that went around the proxy cannot pass.
+ *
+ * Skipped, with a message, only when the binary is absent outside CI (.ci/run installs both).
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test } from 'node:test';
+import { Agent, Client, ConnectError, ProxyError } from '../src/index.js';
+import { TEST_CERT, startH2Server, startHttpsServer } from './helpers/h2-server.js';
+import { startHttpServer } from './helpers/http-server.js';
+import { binaryOrSkip, startSquid, startTinyproxy } from './helpers/proxies.js';
+
+const tls = { ca: TEST_CERT };
+
+test('squid: an https origin offering h2 is reached through one CONNECT tunnel, h2 by ALPN inside it, reused', async (t) => {
+  const bin = binaryOrSkip(t, 'squid');
+  if (!bin) return;
+  const squid = await startSquid(bin);
+  const origin = await startH2Server();
+  const agent = new Agent({ proxy: squid.url, tls });
+  try {
+    const client = new Client({ agent });
+    for (let i = 0; i < 3; i++) {
+      const res = await client.request(`${origin.url}/n${i}`);
+      assert.equal(res.status, 200);
+      assert.equal(res.httpVersion, '2');
+      assert.equal(await res.body.text(), 'ok\n');
+      assert.equal(res.connection.reused, i > 0);
+    }
+    // Concurrent requests share the one session (streams), not new tunnels.
+    await Promise.all([1, 2, 3, 4].map(async () => (await client.request(`${origin.url}/c`)).body.text()));
+    assert.equal(origin.stats.sessionsTotal, 1);
+    const stats = agent.originStats(origin.url);
+    assert.equal(stats?.created, 1);
+    await agent.destroy(); // squid logs a CONNECT when its tunnel ends
+    const log = await squid.logMatching(new RegExp(`CONNECT 127\\.0\\.0\\.1:${origin.port}`));
+    assert.equal(log.match(/CONNECT /g)?.length, 1, log);
+  } finally {
+    await agent.destroy();
+    await origin.close();
+    await squid.stop();
+  }
+});
+
+test('squid: an HTTP/1.1-only https origin through CONNECT speaks http/1.1 inside the tunnel; allowHttp2: false too', async (t) => {
+  const bin = binaryOrSkip(t, 'squid');
+  if (!bin) return;
+  const squid = await startSquid(bin);
+  const h1 = await startHttpsServer();
+  const agent = new Agent({ proxy: squid.url, tls, allowHttp2: false });
+  try {
+    for (const url of [h1.url, h1.url]) {
+      const res = await new Client({ agent }).request(`${url}/x`);
+      assert.equal(res.status, 200);
+      assert.equal(res.httpVersion, '1.1');
+      await res.body.text();
+    }
+    assert.deepEqual(h1.connections, ['http/1.1']); // one tunnel, reused
+    await agent.destroy();
+    await squid.logMatching(new RegExp(`CONNECT 127\\.0\\.0\\.1:${h1.port}`));
+  } finally {
+    await agent.destroy();
+    await h1.close();
+    await squid.stop();
+  }
+});
+
+test('squid: an http origin gets absolute-form requests (the URL on the request line), reused keep-alive', async (t) => {
+  const bin = binaryOrSkip(t, 'squid');
+  if (!bin) return;
+  const squid = await startSquid(bin);
+  const seen: Array<{ url: string | undefined; via: string | undefined; host: string | undefined }> = [];
+  const origin = await startHttpServer((req, res) => {
+    seen.push({ url: req.url, via: req.headers.via as string | undefined, host: req.headers.host });
+    res.end(`hello ${req.url}`);
+  });
+  const agent = new Agent({ proxy: squid.url });
+  try {
+    const client = new Client({ agent });
+    for (let i = 0; i < 3; i++) {
+      const res = await client.request(`${origin.url}/path/${i}?q=${i}`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.body.text(), `hello /path/${i}?q=${i}`);
+      assert.equal(res.connection.reused, i > 0, `request ${i}`);
+    }
+    // The POST body goes through too.
+    const post = await client.request(`${origin.url}/post`, { method: 'POST', body: 'data' });
+    assert.equal(post.status, 200);
+    await post.body.text();
+    assert.equal(agent.originStats(origin.url)?.created, 1);
+    // squid received absolute-form and forwarded origin-form, adding its Via.
+    assert.equal(seen.length, 4);
+    for (const s of seen) {
+      assert.match(s.via ?? '', /squid/);
+      assert.equal(s.host, `127.0.0.1:${origin.port}`);
+    }
+    const log = await squid.logMatching(new RegExp(`POST http://127\\.0\\.0\\.1:${origin.port}/post`));
+    assert.match(log, new RegExp(`GET http://127\\.0\\.0\\.1:${origin.port}/path/0\\?q=0`));
+  } finally {
+    await agent.destroy();
+    await origin.close();
+    await squid.stop();
+  }
+});
+
+test('squid: a tunnel whose origin hangs up on a reused connection is stale: the GET is retried once on a new tunnel, a POST is not', async (t) => {
+  const bin = binaryOrSkip(t, 'squid');
+  if (!bin) return;
+  const squid = await startSquid(bin);
+  // Every connection answers its first request and drops the second without a byte.
+  const perSocket = new WeakMap<object, number>();
+  const origin = await startHttpsServer({
+    handler: (req, res) => {
+      const n = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, n);
+      if (n === 2) req.socket.destroy();
+      else res.end('ok\n');
+    },
+  });
+  const agent = new Agent({ proxy: squid.url, tls, allowHttp2: false });
+  try {
+    const client = new Client({ agent });
+    await (await client.request(`${origin.url}/first`)).body.text();
+    const res = await client.request(`${origin.url}/second`);
+    assert.equal(res.status, 200);
+    assert.equal(res.retried, true);
+    assert.equal(res.connection.reused, false);
+    await res.body.text();
+    assert.equal(origin.connections.length, 2);
+    assert.equal(agent.originStats(origin.url)?.retried, 1);
+    // A POST on the reused tunnel fails instead of being sent twice.
+    await assert.rejects(client.request(`${origin.url}/post`, { method: 'POST', body: 'x' }));
+    assert.equal(origin.connections.length, 2);
+  } finally {
+    await agent.destroy();
+    await origin.close();
+    await squid.stop();
+  }
+});
+
+test('tinyproxy: the right Basic credentials open the tunnel; none is ProxyError 407, wrong ones 401 (tinyproxy says so)', async (t) => {
+  const bin = binaryOrSkip(t, 'tinyproxy');
+  if (!bin) return;
+  const proxy = await startTinyproxy('alice', 's3cret', bin);
+  const origin = await startHttpsServer();
+  const port = proxy.port;
+  const agents: Agent[] = [];
+  const make = (proxyUrl: string) => {
+    const agent = new Agent({ proxy: proxyUrl, tls, allowHttp2: false });
+    agents.push(agent);
+    return new Client({ agent });
+  };
+  try {
+    const ok = await make(`http://alice:s3cret@127.0.0.1:${port}`).request(`${origin.url}/ok`);
+    assert.equal(ok.status, 200);
+    assert.equal(await ok.body.text(), 'ok\n');
+    // tinyproxy answers a CONNECT without credentials 407, and one with wrong credentials 401.
+    for (const [url, status] of [
+      [`http://127.0.0.1:${port}`, 407],
+      [`http://alice:wrong@127.0.0.1:${port}`, 401],
+    ] as const) {
+      await assert.rejects(make(url).request(`${origin.url}/no`), (err: unknown) => {
+        assert.ok(err instanceof ProxyError, String(err));
+        assert.equal(err.code, 'WARMPOOL_PROXY_ERROR');
+        assert.equal(err.statusCode, status);
+        assert.equal(err.proxy, `http://127.0.0.1:${port}`);
+        assert.doesNotMatch(err.message, /wrong|s3cret/);
+        return true;
+      });
+    }
+    assert.equal(origin.connections.length, 1);
+  } finally {
+    await Promise.all(agents.map((a) => a.destroy()));
+    await origin.close();
+    await proxy.stop();
+  }
+});
+
+test('tinyproxy: absolute-form requests carry the proxy credentials on every request', async (t) => {
+  const bin = binaryOrSkip(t, 'tinyproxy');
+  if (!bin) return;
+  const proxy = await startTinyproxy('alice', 's3cret', bin);
+  let sawAuth = false;
+  const origin = await startHttpServer((req, res) => {
+    if (req.headers['proxy-authorization'] !== undefined) sawAuth = true;
+    res.end('plain\n');
+  });
+  const agent = new Agent({ proxy: { url: `http://alice:s3cret@127.0.0.1:${proxy.port}` } });
+  try {
+    const client = new Client({ agent });
+    for (let i = 0; i < 2; i++) {
+      const res = await client.request(`${origin.url}/p${i}`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.body.text(), 'plain\n');
+    }
+    assert.equal(origin.stats.requestsTotal, 2);
+    assert.equal(sawAuth, false); // the proxy's header is the proxy's: not forwarded
+  } finally {
+    await agent.destroy();
+    await origin.close();
+    await proxy.stop();
+  }
+});
+
+test('an unreachable proxy is a ConnectError that names the proxy (and not its credentials)', async () => {
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const agent = new Agent({ proxy: `http://bob:hunter2@127.0.0.1:${port}` });
+  try {
+    for (const url of ['https://127.0.0.1:9/x', 'http://127.0.0.1:9/x']) {
+      await assert.rejects(new Client({ agent }).request(url), (err: unknown) => {
+        assert.ok(err instanceof ConnectError, String(err));
+        assert.equal(err.code, 'WARMPOOL_CONNECT_ERROR');
+        assert.match(err.message, new RegExp(`proxy http://127\\.0\\.0\\.1:${port}`));
+        assert.doesNotMatch(err.message, /hunter2|bob/);
+        return true;
+      });
+    }
+  } finally {
+    await agent.destroy();
+  }
+});
