@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProxyRoutes, parseProxy } from '../src/dial/proxy-config.js';
-import { Agent, InvalidArgumentError, matchesNoProxy, proxyFromEnv } from '../src/index.js';
+import { Agent, Client, InvalidArgumentError, matchesNoProxy, proxyFromEnv } from '../src/index.js';
 
 const P = 'http://proxy:3128';
 
@@ -144,4 +144,19 @@ test("NODE_USE_ENV_PROXY=1 makes 'env' the default; null turns it off; the envir
   assert.equal(ProxyRoutes.from(null, env), undefined);
   assert.equal(ProxyRoutes.from(undefined, { HTTPS_PROXY: 'http://p:1' }), undefined);
   assert.ok(ProxyRoutes.from('env', { HTTPS_PROXY: 'http://p:1' })?.route(true, 'a', 443));
+});
+
+test('a bad per-request proxy rejects the request with InvalidArgumentError; nothing is dialed', async () => {
+  const agent = new Agent();
+  try {
+    for (const proxy of ['ftp://p:1', { url: 'http://p:1', headers: { 'x-a': 'a\nb' } }, 7]) {
+      await assert.rejects(
+        new Client({ agent }).request('http://127.0.0.1:9/', { proxy: proxy as never }),
+        (err: unknown) => err instanceof InvalidArgumentError,
+      );
+    }
+    assert.equal(agent.stats().origins.length, 0);
+  } finally {
+    await agent.destroy();
+  }
 });

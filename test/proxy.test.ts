@@ -228,3 +228,57 @@ test('an unreachable proxy is a ConnectError that names the proxy (and not its c
     await agent.destroy();
   }
 });
+
+test('isolation: one Agent, one origin, four routes (direct, squid, tinyproxy, tinyproxy with other headers): no connection carries two', async (t) => {
+  const squidBin = binaryOrSkip(t, 'squid');
+  const tinyBin = squidBin && binaryOrSkip(t, 'tinyproxy');
+  if (!squidBin || !tinyBin) return;
+  const squid = await startSquid(squidBin);
+  const tiny = await startTinyproxy('alice', 's3cret', tinyBin);
+  // The route each origin-side connection carried (keyed by the peer's port): must stay one.
+  const routesByConn = new Map<string, Set<string>>();
+  const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const conn = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    let set = routesByConn.get(conn);
+    if (set === undefined) routesByConn.set(conn, (set = new Set()));
+    set.add(String(req.headers['x-route']));
+    res.end('ok\n');
+  };
+  const plain = await startHttpServer(handler);
+  const secure = await startHttpsServer({ handler });
+  const tinyUrl = `http://alice:s3cret@127.0.0.1:${tiny.port}`;
+  const routes: Array<[string, import('../src/index.js').RequestInit['proxy']]> = [
+    ['direct', null],
+    ['squid', squid.url],
+    ['tiny', tinyUrl],
+    ['tiny-tagged', { url: tinyUrl, headers: { 'X-Tag': 'b' } }],
+  ];
+  const agent = new Agent({ tls, allowHttp2: false });
+  try {
+    const client = new Client({ agent });
+    for (const origin of [plain.url, secure.url]) {
+      for (let round = 0; round < 3; round++) {
+        for (const [name, proxy] of routes) {
+          const res = await client.request(`${origin}/r`, { proxy, headers: { 'x-route': name } });
+          assert.equal(res.status, 200, `${name} ${origin}`);
+          // tinyproxy closes after each absolute-form request (it answers HTTP/1.0); tunnels are kept.
+          const keptAlive = origin === secure.url || !name.startsWith('tiny');
+          if (keptAlive) assert.equal(res.connection.reused, round > 0, `${name} ${origin} round ${round}`);
+          await res.body.text();
+        }
+      }
+      const pools = agent.stats().origins.filter((o) => o.origin === origin);
+      assert.equal(pools.length, 4, origin);
+      assert.equal(
+        pools.reduce((n, p) => n + p.created, 0),
+        origin === secure.url ? 4 : 2 + 2 * 3,
+      );
+    }
+    assert.equal(routesByConn.size, 8 + 2 * 2);
+    for (const [conn, set] of routesByConn) assert.equal(set.size, 1, `${conn} carried ${[...set]}`);
+  } finally {
+    await agent.destroy();
+    await Promise.all([plain.close(), secure.close()]);
+    await Promise.all([squid.stop(), tiny.stop()]);
+  }
+});
