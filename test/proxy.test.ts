@@ -240,7 +240,10 @@ test('isolation: one Agent, one origin, four routes (direct, squid, tinyproxy, t
   const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
     const conn = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     let set = routesByConn.get(conn);
-    if (set === undefined) routesByConn.set(conn, (set = new Set()));
+    if (set === undefined) {
+      set = new Set();
+      routesByConn.set(conn, set);
+    }
     set.add(String(req.headers['x-route']));
     res.end('ok\n');
   };
