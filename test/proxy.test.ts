@@ -285,3 +285,94 @@ test('isolation: one Agent, one origin, four routes (direct, squid, tinyproxy, t
     await Promise.all([squid.stop(), tiny.stop()]);
   }
 });
+
+test('squid as an https:// proxy (TLS to the proxy, its CA in proxy.tls): a CONNECT tunnel with h2 inside, and absolute-form', async (t) => {
+  const bin = binaryOrSkip(t, 'squid');
+  if (!bin) return;
+  const squid = await startSquid(bin, { tls: true });
+  assert.match(squid.url, /^https:/);
+  const h2 = await startH2Server();
+  const plain = await startHttpServer((req, res) => {
+    res.end(`via ${String(req.headers.via)}`);
+  });
+  const agent = new Agent({ proxy: { url: squid.url, tls: { ca: TEST_CERT } }, tls });
+  try {
+    const client = new Client({ agent });
+    const res = await client.request(`${h2.url}/tunnelled`);
+    assert.equal(res.httpVersion, '2');
+    assert.equal(await res.body.text(), 'ok\n');
+    const abs = await client.request(`${plain.url}/absolute`);
+    assert.match(await abs.body.text(), /^via .*squid/);
+    // The proxy's certificate is checked: without its CA the dial fails, naming the proxy.
+    const untrusting = new Agent({ proxy: squid.url });
+    try {
+      await assert.rejects(new Client({ agent: untrusting }).request(`${plain.url}/x`), (err: unknown) => {
+        assert.ok(err instanceof ConnectError, String(err));
+        assert.match(err.message, /proxy https:\/\/127\.0\.0\.1/);
+        return true;
+      });
+    } finally {
+      await untrusting.destroy();
+    }
+    await agent.destroy();
+    await squid.logMatching(new RegExp(`CONNECT 127\\.0\\.0\\.1:${h2.port}`));
+  } finally {
+    await agent.destroy();
+    await Promise.all([h2.close(), plain.close()]);
+    await squid.stop();
+  }
+});
+
+test('NODE_USE_ENV_PROXY=1 with HTTP_PROXY and NO_PROXY: a new Agent proxies what NO_PROXY does not name', async (t) => {
+  const bin = binaryOrSkip(t, 'squid');
+  if (!bin) return;
+  const squid = await startSquid(bin);
+  const vias: string[] = [];
+  const origin = await startHttpServer((req, res) => {
+    vias.push(String(req.headers.via));
+    res.end('ok\n');
+  });
+  const names = ['NODE_USE_ENV_PROXY', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'] as const;
+  const saved = names.map((n) => process.env[n]);
+  for (const n of names) delete process.env[n];
+  process.env.NODE_USE_ENV_PROXY = '1';
+  process.env.HTTP_PROXY = squid.url;
+  process.env.NO_PROXY = 'localhost';
+  let agent: Agent | undefined;
+  try {
+    agent = new Agent();
+    const client = new Client({ agent });
+    await (await client.request(`${origin.url}/proxied`)).body.text();
+    await (await client.request(`http://localhost:${origin.port}/direct`)).body.text();
+    assert.match(vias[0], /squid/);
+    assert.equal(vias[1], 'undefined');
+  } finally {
+    names.forEach((n, i) => {
+      if (saved[i] === undefined) delete process.env[n];
+      else process.env[n] = saved[i];
+    });
+    await agent?.destroy();
+    await origin.close();
+    await squid.stop();
+  }
+});
+
+test('a proxy that accepts but never answers CONNECT: ConnectTimeoutError (connectTimeout bounds the whole dial)', async () => {
+  const silent = net.createServer(() => {});
+  const sockets = new Set<net.Socket>();
+  silent.on('connection', (s) => sockets.add(s));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as net.AddressInfo).port;
+  const agent = new Agent({ proxy: `http://127.0.0.1:${port}`, connectTimeout: 200 });
+  try {
+    await assert.rejects(new Client({ agent }).request('https://127.0.0.1:9/x'), (err: unknown) => {
+      assert.equal((err as { code?: string }).code, 'WARMPOOL_CONNECT_TIMEOUT');
+      assert.match((err as Error).message, new RegExp(`proxy http://127\\.0\\.0\\.1:${port}`));
+      return true;
+    });
+  } finally {
+    await agent.destroy();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  }
+});

@@ -20,6 +20,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 /** Path of a binary on PATH or in the sbin folders, or null. */
 export function findBinary(name: string): string | null {
@@ -45,7 +46,7 @@ export function binaryOrSkip(t: TestContext, name: 'squid' | 'tinyproxy'): strin
 }
 
 export interface ProxyInstance {
-  /** http://127.0.0.1:port */
+  /** http://127.0.0.1:port (https:// for squid with `tls`) */
   url: string;
   port: number;
   /** The access log (squid) or the process's output (tinyproxy) so far. */
@@ -80,8 +81,13 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-function squidConfig(dir: string, port: number): string {
-  return `http_port 127.0.0.1:${port}
+const fixtures = new URL('../../../test/fixtures/', import.meta.url);
+
+function squidConfig(dir: string, port: number, tls: boolean): string {
+  const listen = tls
+    ? `https_port 127.0.0.1:${port} tls-cert=${fileURLToPath(new URL('localhost-cert.pem', fixtures))} tls-key=${fileURLToPath(new URL('localhost-key.pem', fixtures))}`
+    : `http_port 127.0.0.1:${port}`;
+  return `${listen}
 pid_filename ${join(dir, 'squid.pid')}
 access_log stdio:${join(dir, 'access.log')}
 cache_log ${join(dir, 'cache.log')}
@@ -119,6 +125,7 @@ async function start(
   writeConfig: (dir: string, port: number) => { file: string; text: string },
   args: (file: string) => string[],
   logFile: string | undefined,
+  scheme = 'http',
 ): Promise<ProxyInstance> {
   let lastError = '';
   // A free port can be taken between probing and the proxy's bind: try a few times.
@@ -167,7 +174,7 @@ async function start(
     const log = async () =>
       logFile === undefined ? output : await readFile(join(dir, logFile), 'utf8').catch(() => '');
     return {
-      url: `http://127.0.0.1:${port}`,
+      url: `${scheme}://127.0.0.1:${port}`,
       port,
       log,
       logMatching: async (re) => {
@@ -185,15 +192,23 @@ async function start(
   throw new Error(`${name} did not start: ${lastError}`);
 }
 
-/** squid on a free loopback port, allowing CONNECT and absolute-form requests to any port. */
-export function startSquid(bin = findBinary('squid')): Promise<ProxyInstance> {
+/**
+ * squid on a free loopback port, allowing CONNECT and absolute-form requests to any port. `tls`: an
+ * https:// proxy (squid's https_port with the test certificate; trust it with `{ ca: TEST_CERT }`).
+ */
+export function startSquid(
+  bin = findBinary('squid'),
+  options: { tls?: boolean } = {},
+): Promise<ProxyInstance> {
   if (!bin) throw new Error('squid not found');
+  const tls = options.tls === true;
   return start(
     'squid',
     bin,
-    (dir, port) => ({ file: 'squid.conf', text: squidConfig(dir, port) }),
+    (dir, port) => ({ file: 'squid.conf', text: squidConfig(dir, port, tls) }),
     (file) => ['-N', '-f', file],
     'access.log',
+    tls ? 'https' : 'http',
   );
 }
 
