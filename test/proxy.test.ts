@@ -376,3 +376,41 @@ test('a proxy that accepts but never answers CONNECT: ConnectTimeoutError (conne
     await new Promise<void>((r) => silent.close(() => r()));
   }
 });
+
+test('squid: tunnel: true sends an http origin through CONNECT (cleartext HTTP/1.1 inside), and h2c prior-knowledge tunnels too', async (t) => {
+  const bin = binaryOrSkip(t, 'squid');
+  if (!bin) return;
+  const squid = await startSquid(bin);
+  const plain = await startHttpServer((req, res) => {
+    res.end(`via ${String(req.headers.via)} ${req.url}`);
+  });
+  const h2c = await startH2Server({ secure: false });
+  const tunnelled = new Agent({ proxy: { url: squid.url, tunnel: true } });
+  const h2Agent = new Agent({ proxy: squid.url, http2: 'prior-knowledge' });
+  try {
+    const client = new Client({ agent: tunnelled });
+    for (let i = 0; i < 3; i++) {
+      const res = await client.request(`${plain.url}/t${i}`);
+      // Through a tunnel squid sees no request, so adds no Via; the origin gets origin-form.
+      assert.equal(await res.body.text(), `via undefined /t${i}`);
+      assert.equal(res.connection.reused, i > 0);
+    }
+    for (let i = 0; i < 2; i++) {
+      const res = await new Client({ agent: h2Agent }).request(`${h2c.url}/h2c`);
+      assert.equal(res.httpVersion, '2');
+      assert.equal(await res.body.text(), 'ok\n');
+    }
+    assert.equal(h2c.stats.sessionsTotal, 1);
+    await Promise.all([tunnelled.destroy(), h2Agent.destroy()]);
+    const log = await squid.logMatching(
+      new RegExp(
+        `CONNECT 127\\.0\\.0\\.1:${plain.port}[^]*CONNECT 127\\.0\\.0\\.1:${h2c.port}|CONNECT 127\\.0\\.0\\.1:${h2c.port}[^]*CONNECT 127\\.0\\.0\\.1:${plain.port}`,
+      ),
+    );
+    assert.doesNotMatch(log, /GET http:/);
+  } finally {
+    await Promise.all([tunnelled.destroy(), h2Agent.destroy()]);
+    await Promise.all([plain.close(), h2c.close()]);
+    await squid.stop();
+  }
+});

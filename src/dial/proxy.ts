@@ -72,7 +72,7 @@ export function dialThroughProxy(
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       raw.removeListener('error', onError);
-      raw.removeListener('data', onConnectData);
+      raw.removeListener('readable', onConnectReadable);
       raw.removeListener('end', onConnectEnd);
       if (socket !== raw) socket.removeListener('error', onError);
       if (err !== null) {
@@ -141,14 +141,26 @@ export function dialThroughProxy(
         new ConnectError(`${via} closed the connection before answering CONNECT for ${origin}`, { origin }),
       );
     };
-    const onConnectData = (chunk: Buffer): void => {
+    // The CONNECT answer is read in paused mode ('readable' and read()), so that bytes past its head
+    // stay in the socket's buffer (unshifted) and nothing flows until the connection that takes the
+    // socket attaches its own reader: with the 'readable' listener gone and no 'data' listener, the
+    // stream waits (flowing null); a 'data' listener, or node's HTTP/2 session, takes them from there.
+    const onConnectReadable = (): void => {
+      while (!done) {
+        const chunk = raw.read() as Buffer | null;
+        if (chunk === null || onConnectChunk(chunk)) return;
+      }
+    };
+    /** True once the head is whole (the tunnel is up, or the dial failed). */
+    const onConnectChunk = (chunk: Buffer): boolean => {
       head += chunk.toString('latin1');
       const end = head.indexOf('\r\n\r\n');
       if (end === -1) {
         if (head.length > MAX_CONNECT_HEAD) {
           finish(new ProxyError(`${via} sent an oversized answer to CONNECT`, 0, proxy.display, { origin }));
+          return true;
         }
-        return;
+        return false;
       }
       const m = /^HTTP\/1\.[01] ([0-9]{3})(?: ([^\r\n]*))?\r\n/.exec(head);
       if (m === null) {
@@ -157,7 +169,7 @@ export function dialThroughProxy(
             origin,
           }),
         );
-        return;
+        return true;
       }
       const status = Number(m[1]);
       if (status < 200 || status > 299) {
@@ -170,22 +182,22 @@ export function dialThroughProxy(
             { origin },
           ),
         );
-        return;
+        return true;
       }
-      raw.removeListener('data', onConnectData);
+      raw.removeListener('readable', onConnectReadable);
       raw.removeListener('end', onConnectEnd);
-      raw.pause();
-      // Bytes past the head are the origin's already (none for TLS, which waits for our hello).
+      // Bytes past the head are the origin's already (none for TLS, which waits for our hello; an
+      // h2c server's SETTINGS may come at once).
       const rest = head.length - end - 4;
       if (rest > 0) raw.unshift(chunk.subarray(chunk.length - rest));
       head = '';
       tunnelAt = clock.monotonicMs();
       established();
+      return true;
     };
 
     const established = (): void => {
       if (!target.secure) {
-        raw.resume();
         finish(null);
         return;
       }
@@ -216,7 +228,7 @@ export function dialThroughProxy(
       const authority = net.isIPv6(target.hostname)
         ? `[${target.hostname}]:${target.port}`
         : `${target.hostname}:${target.port}`;
-      raw.on('data', onConnectData);
+      raw.on('readable', onConnectReadable);
       raw.on('end', onConnectEnd);
       raw.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${proxy.headLines}\r\n`, 'latin1');
     };
