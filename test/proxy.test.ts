@@ -414,3 +414,36 @@ test('squid: tunnel: true sends an http origin through CONNECT (cleartext HTTP/1
     await squid.stop();
   }
 });
+
+test('a proxy that answers CONNECT 502, or not in HTTP, is a ProxyError (statusCode 502, or 0)', async () => {
+  const answers = ['HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n', 'SSH-2.0-OpenSSH_9.2\r\n\r\n'];
+  let next = 0;
+  const seen: string[] = [];
+  const fake = net.createServer((s) => {
+    const answer = answers[next++];
+    s.once('data', (d) => {
+      seen.push(d.toString('latin1'));
+      s.end(answer);
+    });
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  const port = (fake.address() as net.AddressInfo).port;
+  const agent = new Agent({ proxy: { url: `http://u:p@127.0.0.1:${port}`, headers: { 'X-Team': 'a' } } });
+  try {
+    for (const status of [502, 0]) {
+      await assert.rejects(new Client({ agent }).request('https://example.test:8443/x'), (err: unknown) => {
+        assert.ok(err instanceof ProxyError, String(err));
+        assert.equal(err.statusCode, status);
+        return true;
+      });
+    }
+    // What the proxy was sent: CONNECT with the authority, Host, the credentials and the extra header.
+    assert.equal(
+      seen[0],
+      `CONNECT example.test:8443 HTTP/1.1\r\nHost: example.test:8443\r\nProxy-Authorization: Basic ${Buffer.from('u:p').toString('base64')}\r\nX-Team: a\r\n\r\n`,
+    );
+  } finally {
+    await agent.destroy();
+    await new Promise<void>((r) => fake.close(() => r()));
+  }
+});
