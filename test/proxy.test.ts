@@ -447,3 +447,38 @@ test('a proxy that answers CONNECT 502, or not in HTTP, is a ProxyError (statusC
     await new Promise<void>((r) => fake.close(() => r()));
   }
 });
+
+test('squid: maxConnectionsPerOrigin holds through the proxy: 8 concurrent requests ride 2 tunnels', async (t) => {
+  const bin = binaryOrSkip(t, 'squid');
+  if (!bin) return;
+  const squid = await startSquid(bin);
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const origin = await startHttpsServer({
+    handler: (_req, res) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setImmediate(() => {
+        inFlight--;
+        res.end('ok\n');
+      });
+    },
+  });
+  const agent = new Agent({ proxy: squid.url, tls, allowHttp2: false, maxConnectionsPerOrigin: 2 });
+  try {
+    const client = new Client({ agent });
+    const bodies = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => (await client.request(`${origin.url}/${i}`)).body.text()),
+    );
+    assert.deepEqual(new Set(bodies), new Set(['ok\n']));
+    assert.equal(origin.connections.length, 2);
+    assert.ok(maxInFlight <= 2);
+    const stats = agent.originStats(origin.url);
+    assert.equal(stats?.created, 2);
+    assert.equal(stats?.requests, 8);
+  } finally {
+    await agent.destroy();
+    await origin.close();
+    await squid.stop();
+  }
+});
