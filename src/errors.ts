@@ -157,3 +157,19 @@ export class MockPendingInterceptorsError extends WarmpoolError {
     super('WARMPOOL_MOCK_PENDING_INTERCEPTORS', message, options);
   }
 }
+
+/**
+ * The proxy refused: it answered CONNECT with a status other than 2xx (`statusCode`: 407 for missing
+ * or wrong credentials, 403 for a destination it does not allow, 502 when it could not reach the
+ * origin), or with something that is not HTTP.
+ */
+export class ProxyError extends WarmpoolError {
+  readonly statusCode: number;
+  /** The proxy, as scheme://host:port (no credentials). */
+  readonly proxy: string;
+  constructor(message: string, statusCode: number, proxy: string, options?: WarmpoolErrorOptions) {
+    super('WARMPOOL_PROXY_ERROR', message, options);
+    this.statusCode = statusCode;
+    this.proxy = proxy;
+  }
+}

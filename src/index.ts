@@ -17,6 +17,8 @@ export { ResponseBody } from './response/body.js';
 export type { RequestBody } from './request/body.js';
 export type { IncomingHeaders, OutgoingHeaders } from './headers.js';
 export type { TlsOptions } from './dial/dial.js';
+export type { ProxyOption, ProxyObjectOption } from './dial/proxy-config.js';
+export { proxyFromEnv, matchesNoProxy } from './dial/no-proxy.js';
 export { systemClock, type Clock } from './clock.js';
 export * from './errors.js';
 export {

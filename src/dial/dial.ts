@@ -2,6 +2,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Clock } from '../clock.js';
 import { AbortedError, ConnectError, ConnectTimeoutError } from '../errors.js';
+import type { ProxyConfig } from './proxy-config.js';
+import { dialThroughProxy } from './proxy.js';
 import { ReadRoute } from './read-route.js';
 import type { TlsSessionCache } from './tls-session-cache.js';
 
@@ -27,6 +29,8 @@ export interface DialTarget {
   alpn: string[];
   /** Key for the TLS session cache (the pool key). */
   sessionKey: string;
+  /** Through this proxy (src/dial/proxy.ts); undefined: directly. */
+  proxy?: ProxyConfig | undefined;
 }
 
 export interface DialResult {
@@ -53,6 +57,9 @@ export function dial(
   signal: AbortSignal | undefined,
   origin: string,
 ): Promise<DialResult> {
+  if (target.proxy !== undefined) {
+    return dialThroughProxy(target, target.proxy, connectTimeout, clock, sessions, signal, origin);
+  }
   return new Promise<DialResult>((resolve, reject) => {
     const start = clock.monotonicMs();
     let lookupAt = -1;

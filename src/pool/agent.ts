@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import type { DialTarget, TlsOptions } from '../dial/dial.js';
+import { type ProxyConfig, type ProxyOption, ProxyRoutes } from '../dial/proxy-config.js';
 import { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError, InvalidArgumentError } from '../errors.js';
 import type { Exchange } from '../exchange/exchange.js';
@@ -131,19 +132,30 @@ export class Agent {
    * ids for the TLS objects) costs more than comparing what it is built from.
    */
   private last:
-    | { target: Target; tls: TlsOptions | undefined; fields: TlsFields; pool: OriginPool }
+    | {
+        target: Target;
+        tls: TlsOptions | undefined;
+        fields: TlsFields;
+        proxyOption: ProxyOption | undefined;
+        pool: OriginPool;
+      }
     | undefined;
 
   /** @internal The pool for a target; made on first use. */
-  poolFor(target: Target, tls: TlsOptions | undefined): OriginPool {
+  poolFor(target: Target, tls: TlsOptions | undefined, proxyOption?: ProxyOption): OriginPool {
     const effectiveTls = tls ?? this.options.tls;
-    const same = this.lastPoolFor(target, effectiveTls);
+    const same = this.lastPoolFor(target, effectiveTls, proxyOption);
     if (same !== undefined) return same;
-    const key =
+    let key =
       effectiveTls === undefined || !target.secure ? target.origin : tlsKey(target.origin, effectiveTls);
+    // A proxied origin's pool is the proxy's (its address, credentials, headers): a request never
+    // rides a connection to another proxy, or a direct one (invariant 8).
+    const proxy = this.routeFor(target, proxyOption);
+    if (proxy !== undefined) key = `${proxy.key}>${key}`;
     let pool = this.pools.get(key);
     if (pool === undefined) {
       const dialTarget = this.dialTarget(target, effectiveTls, key);
+      dialTarget.proxy = proxy;
       // A TLS origin that offers h2 speaks whatever ALPN chooses; otherwise the dial decides nothing.
       const expected =
         target.secure && dialTarget.alpn.includes('h2')
@@ -155,7 +167,7 @@ export class Agent {
       pool = new OriginPool(key, target.origin, expected, connect, this.options, this);
       this.pools.set(key, pool);
     }
-    this.last = { target, tls: effectiveTls, fields: tlsFields(effectiveTls), pool };
+    this.last = { target, tls: effectiveTls, fields: tlsFields(effectiveTls), proxyOption, pool };
     return pool;
   }
 
@@ -165,22 +177,91 @@ export class Agent {
    * is made. Lets Client.request see what an origin speaks (no HTTP/1.1 head for h2) while it
    * validates the request, before any pool exists.
    */
-  knownPool(target: Target, tls: TlsOptions | undefined): OriginPool | undefined {
-    return this.lastPoolFor(target, tls ?? this.options.tls);
+  knownPool(target: Target, tls: TlsOptions | undefined, proxyOption?: ProxyOption): OriginPool | undefined {
+    return this.lastPoolFor(target, tls ?? this.options.tls, proxyOption);
   }
 
-  private lastPoolFor(target: Target, effectiveTls: TlsOptions | undefined): OriginPool | undefined {
+  private lastPoolFor(
+    target: Target,
+    effectiveTls: TlsOptions | undefined,
+    proxyOption: ProxyOption | undefined,
+  ): OriginPool | undefined {
     const last = this.last;
     if (
       last !== undefined &&
       last.target === target &&
       last.tls === effectiveTls &&
+      // A per-request proxy given as a string compares by value; as an object, by identity (read once).
+      last.proxyOption === proxyOption &&
       !last.pool.removed &&
       (effectiveTls === undefined || sameTlsFields(effectiveTls, last.fields))
     ) {
       return last.pool;
     }
     return undefined;
+  }
+
+  /** Each target's proxy (null: direct), looked up once per target object (they are shared per authority). */
+  private readonly proxyRoutes = new WeakMap<Target, ProxyConfig | null>();
+
+  /** @internal The proxy a target goes through, or undefined. */
+  proxyFor(target: Target): ProxyConfig | undefined {
+    const routes = this.options.proxy;
+    if (routes === undefined) return undefined;
+    let p = this.proxyRoutes.get(target);
+    if (p === undefined) {
+      p = routes.route(target.secure, target.hostname, target.port) ?? null;
+      this.proxyRoutes.set(target, p);
+    }
+    return p ?? undefined;
+  }
+
+  /** Per-request proxy options, each read once: strings by value (a bounded map), objects by identity. */
+  private readonly requestProxyStrings = new Map<string, ProxyRoutes | undefined>();
+  private readonly requestProxyObjects = new WeakMap<object, ProxyRoutes | undefined>();
+
+  /**
+   * @internal The proxy for a target under a request's own `proxy` option (undefined: the Agent's;
+   * null: none), or undefined to go directly. A bad option is an InvalidArgumentError.
+   */
+  routeFor(target: Target, option: ProxyOption | undefined): ProxyConfig | undefined {
+    if (option === undefined) return this.proxyFor(target);
+    if (option === null) return undefined;
+    let routes: ProxyRoutes | undefined;
+    if (typeof option === 'string') {
+      if (this.requestProxyStrings.has(option)) routes = this.requestProxyStrings.get(option);
+      else {
+        routes = ProxyRoutes.from(option);
+        if (this.requestProxyStrings.size >= 64) this.requestProxyStrings.clear();
+        this.requestProxyStrings.set(option, routes);
+      }
+    } else if (typeof option === 'object') {
+      if (this.requestProxyObjects.has(option)) routes = this.requestProxyObjects.get(option);
+      else {
+        routes = ProxyRoutes.from(option);
+        this.requestProxyObjects.set(option, routes);
+      }
+    } else {
+      routes = ProxyRoutes.from(option); // throws: not a proxy option
+    }
+    return routes?.route(target.secure, target.hostname, target.port);
+  }
+
+  /**
+   * @internal The proxy an http:// target is sent to in absolute-form (the request line names the
+   * whole URL, and the proxy's headers go with every request), or undefined: direct, or a tunnel.
+   * One field read for an Agent without a proxy and a request without one.
+   */
+  absoluteFormProxy(target: Target, option: ProxyOption | undefined): ProxyConfig | undefined {
+    if (
+      (option === undefined && this.options.proxy === undefined) ||
+      target.secure ||
+      this.options.http2 === 'prior-knowledge'
+    ) {
+      return undefined;
+    }
+    const p = this.routeFor(target, option);
+    return p === undefined || p.tunnel ? undefined : p;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../clock.js';
 import type { TlsOptions } from '../dial/dial.js';
+import { type ProxyOption, ProxyRoutes } from '../dial/proxy-config.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export interface AgentOptions {
@@ -31,6 +32,12 @@ export interface AgentOptions {
   maxHeaderCount?: number;
   /** The clocks idle age is read from; for tests. */
   clock?: Clock;
+  /**
+   * An HTTP(S) proxy for every origin: `'http://user:pass@proxy:3128'`, `{ url, headers, tunnel, tls }`,
+   * or `'env'` (HTTPS_PROXY / HTTP_PROXY / NO_PROXY, read when the Agent is made). Default: none, or
+   * `'env'` when NODE_USE_ENV_PROXY=1; null: none even then.
+   */
+  proxy?: ProxyOption;
 }
 
 export interface ResolvedAgentOptions {
@@ -48,6 +55,8 @@ export interface ResolvedAgentOptions {
   maxHeaderSize: number;
   maxHeaderCount: number;
   clock: Clock;
+  /** Which proxy each origin goes through; undefined: none. */
+  proxy: ProxyRoutes | undefined;
 }
 
 export const AGENT_DEFAULTS = {
@@ -116,5 +125,6 @@ export function resolveAgentOptions(o: AgentOptions = {}): ResolvedAgentOptions 
     maxHeaderSize: numberOption('maxHeaderSize', o.maxHeaderSize, d.maxHeaderSize, 1),
     maxHeaderCount: numberOption('maxHeaderCount', o.maxHeaderCount, d.maxHeaderCount, 1),
     clock: o.clock ?? systemClock,
+    proxy: ProxyRoutes.from(o.proxy),
   };
 }
