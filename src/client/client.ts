@@ -13,6 +13,7 @@ import { BODY_CHUNKED, BODY_NONE, encodeRequestHead } from '../h1/request-head.j
 import { type OutgoingHeaders, hasOutgoing, outgoingEntries } from '../headers.js';
 import { type Agent, getGlobalAgent } from '../pool/agent.js';
 import { numberOption } from '../pool/options.js';
+import { mergeTls } from '../pool/tls-key.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM, PreparedBody, type RequestBody } from '../request/body.js';
 import { ACCEPT_ENCODING, decodeResponse } from '../response/decode.js';
 import type { Response } from '../response/response.js';
@@ -50,8 +51,10 @@ export interface RequestInit {
    * response that comes first means the body is not sent. Default 1000.
    */
   expectContinueTimeout?: number;
-  /** TLS options for this request's connection (part of the pool key). */
+  /** TLS options for this request's connection (part of the pool key); merged over the Client's and the Agent's. */
   tls?: TlsOptions;
+  /** Connect to this unix domain socket instead of the URL's host and port (part of the pool key). */
+  socketPath?: string;
   /** Bytes the body stream buffers before the socket is paused. Default 64 KiB. */
   highWaterMark?: number;
   /**
@@ -175,7 +178,7 @@ export class Client {
       headersTimeout: overrides.headersTimeout ?? this.headersTimeout,
       bodyTimeout: overrides.bodyTimeout ?? this.bodyTimeout,
       retryOnStale: overrides.retryOnStale ?? this.retryOnStale,
-      tls: overrides.tls ?? this.tls,
+      tls: mergeTls(this.tls, overrides.tls),
       maxRedirections: overrides.maxRedirections ?? this.maxRedirections,
       decompress: overrides.decompress ?? this.decompress,
       retry: overrides.retry ?? this.retry,
@@ -335,13 +338,14 @@ export class Client {
         created = publishRequestCreate(method, parsed.href, parsed.target.origin, parsed.path, headers);
         headers = created.headers;
       }
-      const tls = init.tls ?? this.tls;
+      const tls = mergeTls(this.tls, init.tls);
+      const socketPath = init.socketPath;
       // Validated before any pool is made; an origin known to speak h2 needs no HTTP/1.1 head (its
       // connection would encode one, should the origin come back as HTTP/1.1).
-      const known = this.agent.knownPool(parsed.target, tls);
+      const known = this.agent.knownPool(parsed.target, tls, socketPath);
       const serialize = known === undefined || known.protocol !== 'h2';
       const encoded = encodeRequestHead(method, parsed.path, parsed.host, headers, framing, serialize);
-      pool = known ?? this.agent.poolFor(parsed.target, tls);
+      pool = known ?? this.agent.poolFor(parsed.target, tls, socketPath);
       const signal = init.signal;
       if (signal?.aborted) {
         throw new AbortedError(`request to ${parsed.target.origin} aborted before it was sent`, {

@@ -1,5 +1,5 @@
-import { hash } from 'node:crypto';
 import type { DialTarget, TlsOptions } from '../dial/dial.js';
+import { DnsCache, systemLookup } from '../dial/dns-cache.js';
 import { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError, InvalidArgumentError } from '../errors.js';
 import type { Exchange } from '../exchange/exchange.js';
@@ -7,6 +7,7 @@ import { type Connector, socketConnector } from './dialer.js';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options.js';
 import { OriginPool } from './origin-pool.js';
 import type { OriginStats } from './origin-stats.js';
+import { type TlsFields, mergeTls, sameTlsFields, tlsFields, tlsKey } from './tls-key.js';
 
 /** Where a request goes: the parts of a URL that choose a connection. */
 export interface Target {
@@ -26,74 +27,6 @@ export interface AgentStats {
 /** Origins with nothing open are forgotten only past this many pools (their counters go with them). */
 const MAX_EMPTY_POOLS_KEPT = 1024;
 
-/**
- * What names a piece of TLS material (ca, cert, key) in a pool key: a SHA-256 digest of its whole
- * content, so two values share a key only when they are equal (every PEM starts alike: a length and a
- * prefix once let one client certificate, or one CA, stand for another). A string or Buffer is hashed
- * as its bytes (a PEM as a string and as a Buffer make the same connection); an array, as the digests
- * of its elements in order, marked as an array; any other object (a `{ pem, passphrase }` entry), by
- * its identity. Computed once per distinct value: by value for strings (a bounded map), by object for
- * Buffers and arrays, so a Buffer or array changed in place after its first use keeps the digest of
- * what it held then (pass a new one instead).
- */
-const objectDigests = new WeakMap<object, string>();
-const stringDigests = new Map<string, string>();
-const MAX_STRING_DIGESTS = 256;
-let nextObjectId = 1;
-function digestOf(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  if (typeof value === 'string') {
-    let d = stringDigests.get(value);
-    if (d === undefined) {
-      d = hash('sha256', value, 'base64');
-      if (stringDigests.size >= MAX_STRING_DIGESTS) stringDigests.clear();
-      stringDigests.set(value, d);
-    }
-    return d;
-  }
-  if (typeof value !== 'object') return `(${typeof value} ${String(value)})`; // node's TLS will refuse it
-  let d = objectDigests.get(value);
-  if (d === undefined) {
-    if (ArrayBuffer.isView(value)) {
-      d = hash('sha256', new Uint8Array(value.buffer, value.byteOffset, value.byteLength), 'base64');
-    } else if (Array.isArray(value)) {
-      let parts = '';
-      for (let i = 0; i < value.length; i++) parts += `${digestOf(value[i])},`;
-      d = `[${hash('sha256', parts, 'base64')}]`;
-    } else {
-      d = `#${nextObjectId++}`;
-    }
-    objectDigests.set(value, d);
-  }
-  return d;
-}
-
-/** The pool key of a TLS origin: its origin and every TLS option that changes its connections. */
-function tlsKey(origin: string, t: TlsOptions): string {
-  const name = t.servername === undefined ? '-' : `${String(t.servername).length}:${t.servername}`;
-  return `${origin}|${name}|${digestOf(t.ca)}|${digestOf(t.cert)}|${digestOf(t.key)}|${
-    t.rejectUnauthorized === false ? 0 : 1
-  }`;
-}
-
-/** The parts of TlsOptions a pool key is made of, as they were when the key was made. */
-type TlsFields = [servername: unknown, ca: unknown, cert: unknown, key: unknown, rejectUnauthorized: unknown];
-function tlsFields(t: TlsOptions | undefined): TlsFields {
-  return t === undefined
-    ? [undefined, undefined, undefined, undefined, undefined]
-    : [t.servername, t.ca, t.cert, t.key, t.rejectUnauthorized];
-}
-/** Same key parts (an options object changed in place makes another key). */
-function sameTlsFields(t: TlsOptions, f: TlsFields): boolean {
-  return (
-    t.servername === f[0] &&
-    t.ca === f[1] &&
-    t.cert === f[2] &&
-    t.key === f[3] &&
-    t.rejectUnauthorized === f[4]
-  );
-}
-
 // The members whose doc comment starts with the internal tag are the pool's own (its OriginPools
 // call them as their PoolParent, a Client hands them its requests): the published type declarations
 // leave them out (stripInternal), so they are neither in a user's completions nor part of the
@@ -110,6 +43,8 @@ export class Agent {
   readonly options: ResolvedAgentOptions;
   /** @internal */
   readonly sessions = new TlsSessionCache();
+  /** The `dns` option's cache, shared by every origin of this Agent. */
+  private readonly dnsCache: DnsCache | undefined;
   private readonly pools = new Map<string, OriginPool>();
   private openConnections = 0;
   private connectionIds = 0;
@@ -118,6 +53,11 @@ export class Agent {
 
   constructor(options: AgentOptions = {}) {
     this.options = resolveAgentOptions(options);
+    const o = this.options;
+    this.dnsCache =
+      o.dns === undefined
+        ? undefined
+        : new DnsCache(o.lookup ?? systemLookup, o.dns.ttl, o.dns.failedAddressTimeout, o.clock);
   }
 
   /** @internal */
@@ -131,19 +71,33 @@ export class Agent {
    * ids for the TLS objects) costs more than comparing what it is built from.
    */
   private last:
-    | { target: Target; tls: TlsOptions | undefined; fields: TlsFields; pool: OriginPool }
+    | {
+        target: Target;
+        tls: TlsOptions | undefined;
+        fields: TlsFields;
+        socketPath: string | undefined;
+        pool: OriginPool;
+      }
     | undefined;
 
-  /** @internal The pool for a target; made on first use. */
-  poolFor(target: Target, tls: TlsOptions | undefined): OriginPool {
-    const effectiveTls = tls ?? this.options.tls;
-    const same = this.lastPoolFor(target, effectiveTls);
+  /**
+   * @internal The pool for a target; made on first use. `tls` (a request's or Client's) merges over
+   * the Agent's; `socketPath` (a request's) replaces the Agent's.
+   */
+  poolFor(target: Target, tls: TlsOptions | undefined, socketPath?: string): OriginPool {
+    const effectiveTls = mergeTls(this.options.tls, tls);
+    const path = socketPath ?? this.options.socketPath;
+    const same = this.lastPoolFor(target, effectiveTls, path);
     if (same !== undefined) return same;
-    const key =
-      effectiveTls === undefined || !target.secure ? target.origin : tlsKey(target.origin, effectiveTls);
+    const originKey =
+      effectiveTls === undefined || !target.secure
+        ? target.origin
+        : `${target.origin}|${tlsKey(effectiveTls)}`;
+    // A unix socket is another way to the server than TCP to the origin's host: a pool of its own.
+    const key = path === undefined ? originKey : `unix:${path.length}:${path}|${originKey}`;
     let pool = this.pools.get(key);
     if (pool === undefined) {
-      const dialTarget = this.dialTarget(target, effectiveTls, key);
+      const dialTarget = this.dialTarget(target, effectiveTls, key, path);
       // A TLS origin that offers h2 speaks whatever ALPN chooses; otherwise the dial decides nothing.
       const expected =
         target.secure && dialTarget.alpn.includes('h2')
@@ -155,7 +109,7 @@ export class Agent {
       pool = new OriginPool(key, target.origin, expected, connect, this.options, this);
       this.pools.set(key, pool);
     }
-    this.last = { target, tls: effectiveTls, fields: tlsFields(effectiveTls), pool };
+    this.last = { target, tls: effectiveTls, fields: tlsFields(effectiveTls), socketPath: path, pool };
     return pool;
   }
 
@@ -165,16 +119,21 @@ export class Agent {
    * is made. Lets Client.request see what an origin speaks (no HTTP/1.1 head for h2) while it
    * validates the request, before any pool exists.
    */
-  knownPool(target: Target, tls: TlsOptions | undefined): OriginPool | undefined {
-    return this.lastPoolFor(target, tls ?? this.options.tls);
+  knownPool(target: Target, tls: TlsOptions | undefined, socketPath?: string): OriginPool | undefined {
+    return this.lastPoolFor(target, mergeTls(this.options.tls, tls), socketPath ?? this.options.socketPath);
   }
 
-  private lastPoolFor(target: Target, effectiveTls: TlsOptions | undefined): OriginPool | undefined {
+  private lastPoolFor(
+    target: Target,
+    effectiveTls: TlsOptions | undefined,
+    socketPath: string | undefined,
+  ): OriginPool | undefined {
     const last = this.last;
     if (
       last !== undefined &&
       last.target === target &&
       last.tls === effectiveTls &&
+      last.socketPath === socketPath &&
       !last.pool.removed &&
       (effectiveTls === undefined || sameTlsFields(effectiveTls, last.fields))
     ) {
@@ -191,7 +150,12 @@ export class Agent {
     return socketConnector(target, this.options, this.sessions, origin);
   }
 
-  private dialTarget(target: Target, tls: TlsOptions | undefined, key: string): DialTarget {
+  private dialTarget(
+    target: Target,
+    tls: TlsOptions | undefined,
+    key: string,
+    socketPath: string | undefined,
+  ): DialTarget {
     const o = this.options;
     let alpn: string[];
     if (target.secure) alpn = o.allowHttp2 ? ['h2', 'http/1.1'] : ['http/1.1'];
@@ -203,6 +167,11 @@ export class Agent {
       tls: target.secure ? tls : undefined,
       alpn,
       sessionKey: key,
+      socketPath,
+      lookup: this.dnsCache?.lookup ?? o.lookup,
+      dnsCache: this.dnsCache,
+      autoSelectFamily: o.autoSelectFamily,
+      autoSelectFamilyAttemptTimeout: o.autoSelectFamilyAttemptTimeout,
     };
   }
 
