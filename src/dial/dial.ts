@@ -102,35 +102,44 @@ export function dial(
           };
     let socket: net.Socket;
     let readRoute: ReadRoute | undefined;
-    if (target.secure) {
-      const t = target.tls ?? {};
-      const session = sessions.get(target.sessionKey);
-      socket = tls.connect({
-        ...(to as tls.ConnectionOptions),
-        servername: t.servername ?? (isIp ? undefined : target.hostname),
-        ALPNProtocols: target.alpn,
-        ca: t.ca,
-        cert: t.cert,
-        key: t.key,
-        pfx: t.pfx,
-        passphrase: t.passphrase,
-        rejectUnauthorized: t.rejectUnauthorized ?? true,
-        ciphers: t.ciphers,
-        minVersion: t.minVersion,
-        maxVersion: t.maxVersion,
-        ecdhCurve: t.ecdhCurve,
-        sigalgs: t.sigalgs,
-        checkServerIdentity: t.checkServerIdentity ?? tls.checkServerIdentity,
-        secureOptions: t.secureOptions,
-        session,
-      });
-      socket.on('session', (s: Buffer) => sessions.set(target.sessionKey, s));
-    } else if (target.alpn[0] === 'h2') {
-      socket = net.connect(to); // h2c: node's HTTP/2 reads it
-    } else {
-      readRoute = new ReadRoute();
-      socket = net.connect({ ...to, onread: readRoute.onread } as net.NetConnectOpts);
-      readRoute.socket = socket;
+    try {
+      if (target.secure) {
+        const t = target.tls ?? {};
+        const session = sessions.get(target.sessionKey);
+        socket = tls.connect({
+          ...(to as tls.ConnectionOptions),
+          servername: t.servername ?? (isIp ? undefined : target.hostname),
+          ALPNProtocols: target.alpn,
+          ca: t.ca,
+          cert: t.cert,
+          key: t.key,
+          pfx: t.pfx,
+          passphrase: t.passphrase,
+          rejectUnauthorized: t.rejectUnauthorized ?? true,
+          ciphers: t.ciphers,
+          minVersion: t.minVersion,
+          maxVersion: t.maxVersion,
+          ecdhCurve: t.ecdhCurve,
+          sigalgs: t.sigalgs,
+          checkServerIdentity: t.checkServerIdentity ?? tls.checkServerIdentity,
+          secureOptions: t.secureOptions,
+          session,
+        });
+        socket.on('session', (s: Buffer) => sessions.set(target.sessionKey, s));
+      } else if (target.alpn[0] === 'h2') {
+        socket = net.connect(to); // h2c: node's HTTP/2 reads it
+      } else {
+        readRoute = new ReadRoute();
+        socket = net.connect({ ...to, onread: readRoute.onread } as net.NetConnectOpts);
+        readRoute.socket = socket;
+      }
+    } catch (err) {
+      // Options node refuses before any socket exists (a pfx the passphrase does not open, an
+      // unknown cipher or curve): a connect error, as any other failure to connect.
+      reject(
+        new ConnectError(`connect to ${origin} failed: ${(err as Error).message}`, { origin, cause: err }),
+      );
+      return;
     }
     socket.setNoDelay(true);
 
