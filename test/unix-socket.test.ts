@@ -11,7 +11,7 @@ import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Agent, Client, type WarmpoolError } from '../src/index.js';
+import { Agent, Client, type WarmpoolError, fetch } from '../src/index.js';
 import { nginxOrSkip, startNginx } from './helpers/nginx.js';
 
 /** A node:http server on `where` (a path, or 0 for a TCP port on 127.0.0.1) answering `label`. */
@@ -46,6 +46,11 @@ test('socketPath (Agent option): HTTP/1.1 over a unix socket, the connection reu
     assert.equal(second.connection.reused, true);
     assert.equal(second.connection.id, first.connection.id);
     assert.equal(first.timings.dnsMs, undefined); // no name was resolved
+    // warmpool's fetch takes it too, per request.
+    const fetchAgent = new Agent();
+    const fetched = await fetch('http://localhost/z', { agent: fetchAgent, socketPath: join(dir, 'a.sock') });
+    assert.equal(await fetched.text(), 'a');
+    await fetchAgent.destroy();
   } finally {
     await agent.destroy();
     await close(a.server);
