@@ -5,12 +5,14 @@
  * same origin.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type tls from 'node:tls';
 import { Agent, Client, type WarmpoolError, fetch } from '../src/index.js';
 import { nginxOrSkip, startNginx } from './helpers/nginx.js';
 
@@ -192,6 +194,30 @@ test('nginx on unix sockets: HTTP/1.1 keeps one connection for sequential reques
     await agent.destroy();
     await h2agent.destroy();
     await nginx.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('socketPath with https: TLS over a unix socket verifies the certificate against the URL host (SNI), ALPN picks h2', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'warmpool-unix-'));
+  const path = join(dir, 'tls.sock');
+  const fixtures = new URL('../../test/fixtures/', import.meta.url);
+  const cert = readFileSync(new URL('localhost-cert.pem', fixtures), 'utf8');
+  const server = http2.createSecureServer(
+    { key: readFileSync(new URL('localhost-key.pem', fixtures), 'utf8'), cert, allowHTTP1: true },
+    (req, res) => res.end(`${req.httpVersion} ${(req.socket as tls.TLSSocket).servername}`),
+  );
+  await new Promise<void>((r) => server.listen(path, r));
+  const agent = new Agent({ socketPath: path, tls: { ca: cert } });
+  const client = new Client({ agent });
+  try {
+    const res = await client.request('https://localhost/');
+    assert.equal(await res.body.text(), '2.0 localhost');
+    // Another name: the certificate does not cover it, and the connection is refused.
+    await assert.rejects(client.request('https://example.com/'), { code: 'WARMPOOL_CONNECT_ERROR' });
+  } finally {
+    await agent.destroy();
+    await close(server);
     await rm(dir, { recursive: true, force: true });
   }
 });
