@@ -84,7 +84,12 @@ test('socketPath is part of the pool key: two paths never share a connection, no
     assert.deepEqual([t2.id, a2.id, b2.id], [t1.id, a1.id, b1.id]);
     assert.ok(t2.reused && a2.reused && b2.reused);
     // Three pools for one origin.
-    assert.equal(agent.stats().origins.filter((o) => o.origin === origin).length, 3);
+    const pools = agent.stats().origins.filter((o) => o.origin === origin);
+    assert.deepEqual(pools.map((o) => o.socketPath ?? 'tcp').sort(), [
+      join(dir, 'a.sock'),
+      join(dir, 'b.sock'),
+      'tcp',
+    ]);
 
     // A request's socketPath replaces the Agent's.
     const viaA = new Client({ agent: new Agent({ socketPath: join(dir, 'a.sock') }) });

@@ -46,6 +46,8 @@ export class Agent {
   /** The `dns` option's cache, shared by every origin of this Agent. */
   private readonly dnsCache: DnsCache | undefined;
   private readonly pools = new Map<string, OriginPool>();
+  /** The socket path of each pool that has one, for its stats. */
+  private readonly socketPaths = new WeakMap<OriginPool, string>();
   private openConnections = 0;
   private connectionIds = 0;
   private closingState: 'open' | 'closing' | 'destroyed' = 'open';
@@ -108,6 +110,7 @@ export class Agent {
       const connect = this.connector(dialTarget, target.origin);
       pool = new OriginPool(key, target.origin, expected, connect, this.options, this);
       this.pools.set(key, pool);
+      if (path !== undefined) this.socketPaths.set(pool, path);
     }
     this.last = { target, tls: effectiveTls, fields: tlsFields(effectiveTls), socketPath: path, pool };
     return pool;
@@ -276,14 +279,21 @@ export class Agent {
   /** Per-origin gauges and counters. */
   stats(): AgentStats {
     const origins: OriginStats[] = [];
-    for (const pool of this.pools.values()) origins.push(pool.stats());
+    for (const pool of this.pools.values()) origins.push(this.statsOf(pool));
     return { open: this.openConnections, origins };
   }
 
   /** Stats of one origin (`https://host:port`), or undefined if it has no pool now. */
   originStats(origin: string): OriginStats | undefined {
-    for (const pool of this.pools.values()) if (pool.origin === origin) return pool.stats();
+    for (const pool of this.pools.values()) if (pool.origin === origin) return this.statsOf(pool);
     return undefined;
+  }
+
+  private statsOf(pool: OriginPool): OriginStats {
+    const s = pool.stats();
+    const socketPath = this.socketPaths.get(pool);
+    if (socketPath !== undefined) s.socketPath = socketPath;
+    return s;
   }
 
   /**
