@@ -210,6 +210,12 @@ test('lookup: a custom resolver is used for every dial; without dns caching, eac
       code: 'WARMPOOL_INVALID_ARGUMENT',
     });
     assert.throws(() => new Agent({ dns: {} as { ttl: number } }), { code: 'WARMPOOL_INVALID_ARGUMENT' });
+    assert.throws(() => new Agent({ autoSelectFamilyAttemptTimeout: 5 }), {
+      code: 'WARMPOOL_INVALID_ARGUMENT',
+    });
+    assert.throws(() => new Agent({ autoSelectFamily: 'yes' as unknown as boolean }), {
+      code: 'WARMPOOL_INVALID_ARGUMENT',
+    });
   } finally {
     await agent.destroy();
     await srv.close();
