@@ -14,6 +14,7 @@ import { BODY_CHUNKED, BODY_NONE, encodeRequestHead } from '../h1/request-head.j
 import { type OutgoingHeaders, hasOutgoing, outgoingEntries } from '../headers.js';
 import { type Agent, getGlobalAgent } from '../pool/agent.js';
 import { numberOption } from '../pool/options.js';
+import { mergeTls } from '../pool/tls-key.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM, PreparedBody, type RequestBody } from '../request/body.js';
 import { ACCEPT_ENCODING, decodeResponse } from '../response/decode.js';
 import type { Response } from '../response/response.js';
@@ -56,13 +57,15 @@ export interface RequestInit {
    * response that comes first means the body is not sent. Default 1000.
    */
   expectContinueTimeout?: number;
-  /** TLS options for this request's connection (part of the pool key). */
+  /** TLS options for this request's connection (part of the pool key); merged over the Client's and the Agent's. */
   tls?: TlsOptions;
   /**
    * This request's proxy, in place of the Agent's (same forms: a URL, `{ url, headers, tunnel, tls }`,
    * 'env'); null: none. Part of the pool key: it never shares a connection with another route.
    */
   proxy?: ProxyOption;
+  /** Connect to this unix domain socket instead of the URL's host and port (part of the pool key). */
+  socketPath?: string;
   /** Bytes the body stream buffers before the socket is paused. Default 64 KiB. */
   highWaterMark?: number;
   /**
@@ -186,7 +189,7 @@ export class Client {
       headersTimeout: overrides.headersTimeout ?? this.headersTimeout,
       bodyTimeout: overrides.bodyTimeout ?? this.bodyTimeout,
       retryOnStale: overrides.retryOnStale ?? this.retryOnStale,
-      tls: overrides.tls ?? this.tls,
+      tls: mergeTls(this.tls, overrides.tls),
       maxRedirections: overrides.maxRedirections ?? this.maxRedirections,
       decompress: overrides.decompress ?? this.decompress,
       retry: overrides.retry ?? this.retry,
@@ -351,11 +354,12 @@ export class Client {
         created = publishRequestCreate(method, parsed.href, parsed.target.origin, parsed.path, headers);
         headers = created.headers;
       }
-      const tls = init.tls ?? this.tls;
+      const tls = mergeTls(this.tls, init.tls);
+      const socketPath = init.socketPath;
       // Validated before any pool is made; an origin known to speak h2 needs no HTTP/1.1 head (its
       // connection would encode one, should the origin come back as HTTP/1.1).
       const proxy = init.proxy;
-      const known = this.agent.knownPool(parsed.target, tls, proxy);
+      const known = this.agent.knownPool(parsed.target, tls, socketPath, proxy);
       const serialize = known === undefined || known.protocol !== 'h2';
       // Through a proxy in absolute-form, the request line names the whole URL and the proxy's own
       // headers (credentials) go with the request; no proxy costs one field read.
@@ -371,7 +375,7 @@ export class Client {
               framing,
               serialize,
             );
-      pool = known ?? this.agent.poolFor(parsed.target, tls, proxy);
+      pool = known ?? this.agent.poolFor(parsed.target, tls, socketPath, proxy);
       const signal = init.signal;
       if (signal?.aborted) {
         throw new AbortedError(`request to ${parsed.target.origin} aborted before it was sent`, {

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
+import { checkSocketPath } from '../pool/options.js';
 
 /**
  * The shapes of a request's and a Client's options, checked before anything else reads them: a
@@ -30,6 +31,7 @@ export function checkRequestInit(init: unknown): void {
   ) {
     fail('expectContinueTimeout', 'a number >= 0', o.expectContinueTimeout);
   }
+  checkSocketPath(o.socketPath);
   if (o.highWaterMark !== undefined && !(typeof o.highWaterMark === 'number' && o.highWaterMark >= 1)) {
     fail('highWaterMark', 'a number >= 1', o.highWaterMark);
   }

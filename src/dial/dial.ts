@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Clock } from '../clock.js';
 import { AbortedError, ConnectError, ConnectTimeoutError } from '../errors.js';
+import type { DnsCache } from './dns-cache.js';
 import type { ProxyConfig } from './proxy-config.js';
 import { dialThroughProxy } from './proxy.js';
 import { ReadRoute } from './read-route.js';
@@ -16,8 +17,26 @@ export interface TlsOptions {
   servername?: string;
   ca?: string | Buffer | Array<string | Buffer>;
   cert?: string | Buffer | Array<string | Buffer>;
-  key?: string | Buffer | Array<string | Buffer>;
+  key?: string | Buffer | Array<string | Buffer | tls.KeyObject>;
+  /** A PKCS#12 bundle (client certificate + key), with `passphrase`. */
+  pfx?: string | Buffer | Array<string | Buffer | tls.PxfObject>;
+  /** Unlocks `key` or `pfx`. */
+  passphrase?: string;
   rejectUnauthorized?: boolean;
+  /** OpenSSL cipher list (TLS 1.2 and below; TLS 1.3 suites too, by their names). */
+  ciphers?: string;
+  minVersion?: tls.SecureVersion;
+  maxVersion?: tls.SecureVersion;
+  ecdhCurve?: string;
+  sigalgs?: string;
+  /**
+   * Called with the server's name and certificate after the chain was verified; return an Error to
+   * refuse the connection (certificate or public-key pinning). Keyed by identity: pass the same
+   * function to share connections.
+   */
+  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
+  /** OpenSSL option flags (`crypto.constants.SSL_OP_*`). */
+  secureOptions?: number;
 }
 
 export interface DialTarget {
@@ -31,6 +50,16 @@ export interface DialTarget {
   sessionKey: string;
   /** Through this proxy (src/dial/proxy.ts); undefined: directly. */
   proxy?: ProxyConfig | undefined;
+  /** Connect to this unix domain socket instead of hostname:port (the URL still names the origin). */
+  socketPath?: string;
+  /** How the hostname is resolved (dns.lookup's shape); a DnsCache's lookup when there is one. */
+  lookup?: net.LookupFunction;
+  /** Told which addresses failed, after each dial. */
+  dnsCache?: DnsCache;
+  /** Happy eyeballs (RFC 8305): try the name's other addresses, alternating IPv6 and IPv4. */
+  autoSelectFamily?: boolean;
+  /** Happy eyeballs: how long an address has before the next one is tried too, ms. */
+  autoSelectFamilyAttemptTimeout?: number;
 }
 
 export interface DialResult {
@@ -67,29 +96,57 @@ export function dial(
     let done = false;
     const isIp = net.isIP(target.hostname) !== 0;
 
+    // Where the socket goes: a unix socket path, or host:port with its resolver and happy eyeballs.
+    const to: net.NetConnectOpts =
+      target.socketPath !== undefined
+        ? { path: target.socketPath }
+        : {
+            host: target.hostname,
+            port: target.port,
+            lookup: target.lookup,
+            autoSelectFamily: target.autoSelectFamily,
+            autoSelectFamilyAttemptTimeout: target.autoSelectFamilyAttemptTimeout,
+          };
     let socket: net.Socket;
     let readRoute: ReadRoute | undefined;
-    if (target.secure) {
-      const t = target.tls ?? {};
-      const session = sessions.get(target.sessionKey);
-      socket = tls.connect({
-        host: target.hostname,
-        port: target.port,
-        servername: t.servername ?? (isIp ? undefined : target.hostname),
-        ALPNProtocols: target.alpn,
-        ca: t.ca,
-        cert: t.cert,
-        key: t.key,
-        rejectUnauthorized: t.rejectUnauthorized ?? true,
-        session,
-      });
-      socket.on('session', (s: Buffer) => sessions.set(target.sessionKey, s));
-    } else if (target.alpn[0] === 'h2') {
-      socket = net.connect({ host: target.hostname, port: target.port }); // h2c: node's HTTP/2 reads it
-    } else {
-      readRoute = new ReadRoute();
-      socket = net.connect({ host: target.hostname, port: target.port, onread: readRoute.onread });
-      readRoute.socket = socket;
+    try {
+      if (target.secure) {
+        const t = target.tls ?? {};
+        const session = sessions.get(target.sessionKey);
+        socket = tls.connect({
+          ...(to as tls.ConnectionOptions),
+          servername: t.servername ?? (isIp ? undefined : target.hostname),
+          ALPNProtocols: target.alpn,
+          ca: t.ca,
+          cert: t.cert,
+          key: t.key,
+          pfx: t.pfx,
+          passphrase: t.passphrase,
+          rejectUnauthorized: t.rejectUnauthorized ?? true,
+          ciphers: t.ciphers,
+          minVersion: t.minVersion,
+          maxVersion: t.maxVersion,
+          ecdhCurve: t.ecdhCurve,
+          sigalgs: t.sigalgs,
+          checkServerIdentity: t.checkServerIdentity ?? tls.checkServerIdentity,
+          secureOptions: t.secureOptions,
+          session,
+        });
+        socket.on('session', (s: Buffer) => sessions.set(target.sessionKey, s));
+      } else if (target.alpn[0] === 'h2') {
+        socket = net.connect(to); // h2c: node's HTTP/2 reads it
+      } else {
+        readRoute = new ReadRoute();
+        socket = net.connect({ ...to, onread: readRoute.onread } as net.NetConnectOpts);
+        readRoute.socket = socket;
+      }
+    } catch (err) {
+      // Options node refuses before any socket exists (a pfx the passphrase does not open, an
+      // unknown cipher or curve): a connect error, as any other failure to connect.
+      reject(
+        new ConnectError(`connect to ${origin} failed: ${(err as Error).message}`, { origin, cause: err }),
+      );
+      return;
     }
     socket.setNoDelay(true);
 
@@ -99,6 +156,7 @@ export function dial(
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       socket.removeListener('error', onError);
+      target.dnsCache?.noteDial(socket, err);
       if (err !== null) {
         socket.destroy();
         reject(err);

@@ -35,6 +35,8 @@ export interface FetchInit {
   /** Allow a safe retry of a non-idempotent method on a stale connection. */
   idempotent?: boolean;
   tls?: TlsOptions;
+  /** Connect to this unix domain socket instead of the URL's host and port. */
+  socketPath?: string;
   /** The standard's members that have no meaning outside a browser; accepted and ignored, as by Node's fetch. */
   mode?: string;
   credentials?: string;
@@ -112,6 +114,7 @@ export async function fetchThrough(
     retryOnStale: init.retryOnStale,
     idempotent: init.idempotent,
     tls: init.tls,
+    socketPath: init.socketPath,
   };
   try {
     let response = await client.request(first.url, options);

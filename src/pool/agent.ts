@@ -1,5 +1,5 @@
-import { hash } from 'node:crypto';
 import type { DialTarget, TlsOptions } from '../dial/dial.js';
+import { DnsCache, systemLookup } from '../dial/dns-cache.js';
 import { type ProxyConfig, type ProxyOption, ProxyRoutes } from '../dial/proxy-config.js';
 import { TlsSessionCache } from '../dial/tls-session-cache.js';
 import { AgentClosedError, InvalidArgumentError } from '../errors.js';
@@ -8,6 +8,7 @@ import { type Connector, socketConnector } from './dialer.js';
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from './options.js';
 import { OriginPool } from './origin-pool.js';
 import type { OriginStats } from './origin-stats.js';
+import { type TlsFields, mergeTls, sameTlsFields, tlsFields, tlsKey } from './tls-key.js';
 
 /** Where a request goes: the parts of a URL that choose a connection. */
 export interface Target {
@@ -27,74 +28,6 @@ export interface AgentStats {
 /** Origins with nothing open are forgotten only past this many pools (their counters go with them). */
 const MAX_EMPTY_POOLS_KEPT = 1024;
 
-/**
- * What names a piece of TLS material (ca, cert, key) in a pool key: a SHA-256 digest of its whole
- * content, so two values share a key only when they are equal (every PEM starts alike: a length and a
- * prefix once let one client certificate, or one CA, stand for another). A string or Buffer is hashed
- * as its bytes (a PEM as a string and as a Buffer make the same connection); an array, as the digests
- * of its elements in order, marked as an array; any other object (a `{ pem, passphrase }` entry), by
- * its identity. Computed once per distinct value: by value for strings (a bounded map), by object for
- * Buffers and arrays, so a Buffer or array changed in place after its first use keeps the digest of
- * what it held then (pass a new one instead).
- */
-const objectDigests = new WeakMap<object, string>();
-const stringDigests = new Map<string, string>();
-const MAX_STRING_DIGESTS = 256;
-let nextObjectId = 1;
-function digestOf(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  if (typeof value === 'string') {
-    let d = stringDigests.get(value);
-    if (d === undefined) {
-      d = hash('sha256', value, 'base64');
-      if (stringDigests.size >= MAX_STRING_DIGESTS) stringDigests.clear();
-      stringDigests.set(value, d);
-    }
-    return d;
-  }
-  if (typeof value !== 'object') return `(${typeof value} ${String(value)})`; // node's TLS will refuse it
-  let d = objectDigests.get(value);
-  if (d === undefined) {
-    if (ArrayBuffer.isView(value)) {
-      d = hash('sha256', new Uint8Array(value.buffer, value.byteOffset, value.byteLength), 'base64');
-    } else if (Array.isArray(value)) {
-      let parts = '';
-      for (let i = 0; i < value.length; i++) parts += `${digestOf(value[i])},`;
-      d = `[${hash('sha256', parts, 'base64')}]`;
-    } else {
-      d = `#${nextObjectId++}`;
-    }
-    objectDigests.set(value, d);
-  }
-  return d;
-}
-
-/** The pool key of a TLS origin: its origin and every TLS option that changes its connections. */
-function tlsKey(origin: string, t: TlsOptions): string {
-  const name = t.servername === undefined ? '-' : `${String(t.servername).length}:${t.servername}`;
-  return `${origin}|${name}|${digestOf(t.ca)}|${digestOf(t.cert)}|${digestOf(t.key)}|${
-    t.rejectUnauthorized === false ? 0 : 1
-  }`;
-}
-
-/** The parts of TlsOptions a pool key is made of, as they were when the key was made. */
-type TlsFields = [servername: unknown, ca: unknown, cert: unknown, key: unknown, rejectUnauthorized: unknown];
-function tlsFields(t: TlsOptions | undefined): TlsFields {
-  return t === undefined
-    ? [undefined, undefined, undefined, undefined, undefined]
-    : [t.servername, t.ca, t.cert, t.key, t.rejectUnauthorized];
-}
-/** Same key parts (an options object changed in place makes another key). */
-function sameTlsFields(t: TlsOptions, f: TlsFields): boolean {
-  return (
-    t.servername === f[0] &&
-    t.ca === f[1] &&
-    t.cert === f[2] &&
-    t.key === f[3] &&
-    t.rejectUnauthorized === f[4]
-  );
-}
-
 // The members whose doc comment starts with the internal tag are the pool's own (its OriginPools
 // call them as their PoolParent, a Client hands them its requests): the published type declarations
 // leave them out (stripInternal), so they are neither in a user's completions nor part of the
@@ -111,7 +44,11 @@ export class Agent {
   readonly options: ResolvedAgentOptions;
   /** @internal */
   readonly sessions = new TlsSessionCache();
+  /** The `dns` option's cache, shared by every origin of this Agent. */
+  private readonly dnsCache: DnsCache | undefined;
   private readonly pools = new Map<string, OriginPool>();
+  /** The socket path of each pool that has one, for its stats. */
+  private readonly socketPaths = new WeakMap<OriginPool, string>();
   private openConnections = 0;
   private connectionIds = 0;
   private closingState: 'open' | 'closing' | 'destroyed' = 'open';
@@ -119,6 +56,11 @@ export class Agent {
 
   constructor(options: AgentOptions = {}) {
     this.options = resolveAgentOptions(options);
+    const o = this.options;
+    this.dnsCache =
+      o.dns === undefined
+        ? undefined
+        : new DnsCache(o.lookup ?? systemLookup, o.dns.ttl, o.dns.failedAddressTimeout, o.clock);
   }
 
   /** @internal */
@@ -137,24 +79,46 @@ export class Agent {
         tls: TlsOptions | undefined;
         fields: TlsFields;
         proxyOption: ProxyOption | undefined;
+        socketPath: string | undefined;
         pool: OriginPool;
       }
     | undefined;
 
-  /** @internal The pool for a target; made on first use. */
-  poolFor(target: Target, tls: TlsOptions | undefined, proxyOption?: ProxyOption): OriginPool {
-    const effectiveTls = tls ?? this.options.tls;
-    const same = this.lastPoolFor(target, effectiveTls, proxyOption);
+  /**
+   * @internal The pool for a target; made on first use. `tls` (a request's or Client's) merges over
+   * the Agent's; `socketPath` (a request's) replaces the Agent's; `proxyOption` (a request's) replaces
+   * the Agent's proxy.
+   */
+  poolFor(
+    target: Target,
+    tls: TlsOptions | undefined,
+    socketPath?: string,
+    proxyOption?: ProxyOption,
+  ): OriginPool {
+    const effectiveTls = mergeTls(this.options.tls, tls);
+    const path = socketPath ?? this.options.socketPath;
+    const same = this.lastPoolFor(target, effectiveTls, path, proxyOption);
     if (same !== undefined) return same;
-    let key =
-      effectiveTls === undefined || !target.secure ? target.origin : tlsKey(target.origin, effectiveTls);
+    const originKey =
+      effectiveTls === undefined || !target.secure
+        ? target.origin
+        : `${target.origin}|${tlsKey(effectiveTls)}`;
+    // A unix socket is another way to the server than TCP to the origin's host: a pool of its own.
+    let key = path === undefined ? originKey : `unix:${path.length}:${path}|${originKey}`;
     // A proxied origin's pool is the proxy's (its address, credentials, headers): a request never
     // rides a connection to another proxy, or a direct one (invariant 8).
     const proxy = this.routeFor(target, proxyOption);
-    if (proxy !== undefined) key = `${proxy.key}>${key}`;
+    if (proxy !== undefined) {
+      if (path !== undefined) {
+        throw new InvalidArgumentError(
+          `${target.origin}: a unix socket (socketPath) and a proxy cannot both be the way to it`,
+        );
+      }
+      key = `${proxy.key}>${key}`;
+    }
     let pool = this.pools.get(key);
     if (pool === undefined) {
-      const dialTarget = this.dialTarget(target, effectiveTls, key);
+      const dialTarget = this.dialTarget(target, effectiveTls, key, path);
       dialTarget.proxy = proxy;
       // A TLS origin that offers h2 speaks whatever ALPN chooses; otherwise the dial decides nothing.
       const expected =
@@ -166,8 +130,16 @@ export class Agent {
       const connect = this.connector(dialTarget, target.origin);
       pool = new OriginPool(key, target.origin, expected, connect, this.options, this);
       this.pools.set(key, pool);
+      if (path !== undefined) this.socketPaths.set(pool, path);
     }
-    this.last = { target, tls: effectiveTls, fields: tlsFields(effectiveTls), proxyOption, pool };
+    this.last = {
+      target,
+      tls: effectiveTls,
+      fields: tlsFields(effectiveTls),
+      socketPath: path,
+      proxyOption,
+      pool,
+    };
     return pool;
   }
 
@@ -177,13 +149,24 @@ export class Agent {
    * is made. Lets Client.request see what an origin speaks (no HTTP/1.1 head for h2) while it
    * validates the request, before any pool exists.
    */
-  knownPool(target: Target, tls: TlsOptions | undefined, proxyOption?: ProxyOption): OriginPool | undefined {
-    return this.lastPoolFor(target, tls ?? this.options.tls, proxyOption);
+  knownPool(
+    target: Target,
+    tls: TlsOptions | undefined,
+    socketPath?: string,
+    proxyOption?: ProxyOption,
+  ): OriginPool | undefined {
+    return this.lastPoolFor(
+      target,
+      mergeTls(this.options.tls, tls),
+      socketPath ?? this.options.socketPath,
+      proxyOption,
+    );
   }
 
   private lastPoolFor(
     target: Target,
     effectiveTls: TlsOptions | undefined,
+    socketPath: string | undefined,
     proxyOption: ProxyOption | undefined,
   ): OriginPool | undefined {
     const last = this.last;
@@ -191,6 +174,7 @@ export class Agent {
       last !== undefined &&
       last.target === target &&
       last.tls === effectiveTls &&
+      last.socketPath === socketPath &&
       // A per-request proxy given as a string compares by value; as an object, by identity (read once).
       last.proxyOption === proxyOption &&
       !last.pool.removed &&
@@ -272,7 +256,12 @@ export class Agent {
     return socketConnector(target, this.options, this.sessions, origin);
   }
 
-  private dialTarget(target: Target, tls: TlsOptions | undefined, key: string): DialTarget {
+  private dialTarget(
+    target: Target,
+    tls: TlsOptions | undefined,
+    key: string,
+    socketPath: string | undefined,
+  ): DialTarget {
     const o = this.options;
     let alpn: string[];
     if (target.secure) alpn = o.allowHttp2 ? ['h2', 'http/1.1'] : ['http/1.1'];
@@ -284,6 +273,11 @@ export class Agent {
       tls: target.secure ? tls : undefined,
       alpn,
       sessionKey: key,
+      socketPath,
+      lookup: this.dnsCache?.lookup ?? o.lookup,
+      dnsCache: this.dnsCache,
+      autoSelectFamily: o.autoSelectFamily,
+      autoSelectFamilyAttemptTimeout: o.autoSelectFamilyAttemptTimeout,
     };
   }
 
@@ -388,14 +382,21 @@ export class Agent {
   /** Per-origin gauges and counters. */
   stats(): AgentStats {
     const origins: OriginStats[] = [];
-    for (const pool of this.pools.values()) origins.push(pool.stats());
+    for (const pool of this.pools.values()) origins.push(this.statsOf(pool));
     return { open: this.openConnections, origins };
   }
 
   /** Stats of one origin (`https://host:port`), or undefined if it has no pool now. */
   originStats(origin: string): OriginStats | undefined {
-    for (const pool of this.pools.values()) if (pool.origin === origin) return pool.stats();
+    for (const pool of this.pools.values()) if (pool.origin === origin) return this.statsOf(pool);
     return undefined;
+  }
+
+  private statsOf(pool: OriginPool): OriginStats {
+    const s = pool.stats();
+    const socketPath = this.socketPaths.get(pool);
+    if (socketPath !== undefined) s.socketPath = socketPath;
+    return s;
   }
 
   /**

@@ -1,5 +1,7 @@
+import type { LookupFunction } from 'node:net';
 import { type Clock, systemClock } from '../clock.js';
 import type { TlsOptions } from '../dial/dial.js';
+import type { DnsOptions } from '../dial/dns-cache.js';
 import { type ProxyOption, ProxyRoutes } from '../dial/proxy-config.js';
 import { InvalidArgumentError } from '../errors.js';
 
@@ -24,8 +26,18 @@ export interface AgentOptions {
   allowHttp2?: boolean;
   /** 'prior-knowledge': speak HTTP/2 in cleartext (h2c) to http:// origins. */
   http2?: 'prior-knowledge' | undefined;
-  /** TLS options for every connection of this agent (per-request `tls` overrides them). */
+  /** TLS options for every connection of this agent (a request's or Client's `tls` merges over them). */
   tls?: TlsOptions;
+  /** Connect to this unix domain socket instead of each origin's host and port (a request's own replaces it). */
+  socketPath?: string;
+  /** Resolves host names (dns.lookup's shape). Default: dns.lookup. */
+  lookup?: LookupFunction;
+  /** Keep resolved addresses (`ttl` ms) and spread new connections over all of them. Default: off. */
+  dns?: DnsOptions;
+  /** Happy eyeballs: try a name's other addresses, IPv6 and IPv4 alternating. Default: Node's (on since 20). */
+  autoSelectFamily?: boolean;
+  /** Happy eyeballs: ms an address has before the next is tried too. Default: Node's (250). */
+  autoSelectFamilyAttemptTimeout?: number;
   /** Largest response head, bytes. Default 65 536. */
   maxHeaderSize?: number;
   /** Most header fields in a response head. Default 128. */
@@ -52,6 +64,11 @@ export interface ResolvedAgentOptions {
   allowHttp2: boolean;
   http2: 'prior-knowledge' | undefined;
   tls: TlsOptions | undefined;
+  socketPath: string | undefined;
+  lookup: LookupFunction | undefined;
+  dns: { ttl: number; failedAddressTimeout: number | undefined } | undefined;
+  autoSelectFamily: boolean | undefined;
+  autoSelectFamilyAttemptTimeout: number | undefined;
   maxHeaderSize: number;
   maxHeaderCount: number;
   clock: Clock;
@@ -97,6 +114,7 @@ export function resolveAgentOptions(o: AgentOptions = {}): ResolvedAgentOptions 
   ) {
     throw new InvalidArgumentError('clock must have monotonicMs() and wallMs()');
   }
+  checkNetOptions(o);
   const d = AGENT_DEFAULTS;
   if (o.http2 !== undefined && o.http2 !== 'prior-knowledge') {
     throw new InvalidArgumentError(`http2 must be 'prior-knowledge' or undefined, got ${String(o.http2)}`);
@@ -122,9 +140,49 @@ export function resolveAgentOptions(o: AgentOptions = {}): ResolvedAgentOptions 
     allowHttp2: o.allowHttp2 ?? true,
     http2: o.http2,
     tls: o.tls,
+    socketPath: o.socketPath,
+    lookup: o.lookup,
+    dns:
+      o.dns === undefined
+        ? undefined
+        : {
+            ttl: numberOption('dns.ttl', o.dns.ttl, 0),
+            failedAddressTimeout:
+              o.dns.failedAddressTimeout === undefined
+                ? undefined
+                : numberOption('dns.failedAddressTimeout', o.dns.failedAddressTimeout, 0),
+          },
+    autoSelectFamily: o.autoSelectFamily,
+    autoSelectFamilyAttemptTimeout:
+      o.autoSelectFamilyAttemptTimeout === undefined
+        ? undefined
+        : // Node refuses less than 10 ms.
+          numberOption('autoSelectFamilyAttemptTimeout', o.autoSelectFamilyAttemptTimeout, 250, 10),
     maxHeaderSize: numberOption('maxHeaderSize', o.maxHeaderSize, d.maxHeaderSize, 1),
     maxHeaderCount: numberOption('maxHeaderCount', o.maxHeaderCount, d.maxHeaderCount, 1),
     clock: o.clock ?? systemClock,
     proxy: ProxyRoutes.from(o.proxy),
   };
+}
+
+/** A unix socket path: a non-empty string without NUL (a request's `socketPath` too). */
+export function checkSocketPath(value: unknown): void {
+  if (value !== undefined && (typeof value !== 'string' || value === '' || value.includes('\0'))) {
+    throw new InvalidArgumentError(
+      `socketPath must be a non-empty string, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`,
+    );
+  }
+}
+
+function checkNetOptions(o: AgentOptions): void {
+  checkSocketPath(o.socketPath);
+  if (o.lookup !== undefined && typeof o.lookup !== 'function') {
+    throw new InvalidArgumentError(`lookup must be a function, got ${typeof o.lookup}`);
+  }
+  if (o.dns !== undefined && (typeof o.dns !== 'object' || o.dns === null || o.dns.ttl === undefined)) {
+    throw new InvalidArgumentError('dns must be an object with a ttl (ms)');
+  }
+  if (o.autoSelectFamily !== undefined && typeof o.autoSelectFamily !== 'boolean') {
+    throw new InvalidArgumentError(`autoSelectFamily must be a boolean, got ${typeof o.autoSelectFamily}`);
+  }
 }

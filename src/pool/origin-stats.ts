@@ -3,6 +3,8 @@ import type { CloseReason, PoolConnection } from '../exchange/connection.js';
 /** Counters for one origin; all since the pool was made, except the gauges (open, idle, busy, queued). */
 export interface OriginStats {
   origin: string;
+  /** The unix socket this pool's connections go to (absent: TCP to the origin). */
+  socketPath?: string;
   protocol: 'http/1.1' | 'h2' | 'unknown';
   open: number;
   connecting: number;

@@ -56,6 +56,11 @@ export interface NginxOptions {
    * origin to the client, with a pool of its own.
    */
   alsoListenOn?: string[];
+  /**
+   * Unix domain sockets to listen on too (paths), each with `http2` for HTTP/2 by prior knowledge
+   * (h2c; nginx 1.22's `listen ... http2` without ssl).
+   */
+  unixSockets?: Array<{ path: string; http2?: boolean }>;
   bin?: string;
   /** Listen with TLS (the test certificate, test/fixtures/localhost-*.pem): the URL is https. */
   tls?: boolean;
@@ -128,7 +133,7 @@ ${temp}
   keepalive_requests ${o.keepaliveRequests ?? 1000};
   server {
     listen 127.0.0.1:${port}${o.tls ? ' ssl' : ''}${o.tls && o.http2 ? ' http2' : ''};
-${o.tls ? `    ssl_certificate ${fileURLToPath(new URL('localhost-cert.pem', fixtures))};\n    ssl_certificate_key ${fileURLToPath(new URL('localhost-key.pem', fixtures))};\n` : ''}${(o.alsoListenOn ?? []).map((host) => `    listen ${host}:${port};\n`).join('')}    location / { return 200 "ok\\n"; }
+${o.tls ? `    ssl_certificate ${fileURLToPath(new URL('localhost-cert.pem', fixtures))};\n    ssl_certificate_key ${fileURLToPath(new URL('localhost-key.pem', fixtures))};\n` : ''}${(o.alsoListenOn ?? []).map((host) => `    listen ${host}:${port};\n`).join('')}${(o.unixSockets ?? []).map((u) => `    listen unix:${u.path}${u.http2 ? ' http2' : ''};\n`).join('')}    location / { return 200 "ok\\n"; }
     location /echo { return 200 "echo\\n"; }
     location /close { keepalive_timeout 0; return 200 "closing\\n"; }
 ${o.extraServerConfig ?? ''}
