@@ -482,3 +482,35 @@ test('squid: maxConnectionsPerOrigin holds through the proxy: 8 concurrent reque
     await squid.stop();
   }
 });
+
+test("squid: inside a CONNECT tunnel the origin's TLS gets every TLS option: a pin that does not match fails, one that matches connects", async (t) => {
+  const bin = binaryOrSkip(t, 'squid');
+  if (!bin) return;
+  const squid = await startSquid(bin);
+  const origin = await startH2Server();
+  let checked = 0;
+  const pinned = (expect: boolean) => ({
+    ca: TEST_CERT,
+    checkServerIdentity: (_host: string, _cert: unknown): Error | undefined => {
+      checked++;
+      return expect ? undefined : new Error('pin mismatch (test)');
+    },
+  });
+  const agent = new Agent({ proxy: squid.url });
+  try {
+    const client = new Client({ agent });
+    const err = await client.request(`${origin.url}/bad`, { tls: pinned(false) }).then(
+      () => assert.fail('a pin that does not match must not connect'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ConnectError, String(err));
+    assert.match(String((err as ConnectError).cause), /pin mismatch/);
+    const res = await client.request(`${origin.url}/good`, { tls: pinned(true) });
+    assert.equal(await res.body.text(), 'ok\n');
+    assert.equal(checked, 2, 'checkServerIdentity ran for each tunnel');
+  } finally {
+    await agent.destroy();
+    await origin.close();
+    await squid.stop();
+  }
+});

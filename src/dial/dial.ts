@@ -6,6 +6,7 @@ import type { DnsCache } from './dns-cache.js';
 import type { ProxyConfig } from './proxy-config.js';
 import { dialThroughProxy } from './proxy.js';
 import { ReadRoute } from './read-route.js';
+import { tlsConnectOptions } from './tls-connect-options.js';
 import type { TlsSessionCache } from './tls-session-cache.js';
 
 /**
@@ -115,22 +116,7 @@ export function dial(
         const session = sessions.get(target.sessionKey);
         socket = tls.connect({
           ...(to as tls.ConnectionOptions),
-          servername: t.servername ?? (isIp ? undefined : target.hostname),
-          ALPNProtocols: target.alpn,
-          ca: t.ca,
-          cert: t.cert,
-          key: t.key,
-          pfx: t.pfx,
-          passphrase: t.passphrase,
-          rejectUnauthorized: t.rejectUnauthorized ?? true,
-          ciphers: t.ciphers,
-          minVersion: t.minVersion,
-          maxVersion: t.maxVersion,
-          ecdhCurve: t.ecdhCurve,
-          sigalgs: t.sigalgs,
-          checkServerIdentity: t.checkServerIdentity ?? tls.checkServerIdentity,
-          secureOptions: t.secureOptions,
-          session,
+          ...tlsConnectOptions(t, target.hostname, target.alpn, session),
         });
         socket.on('session', (s: Buffer) => sessions.set(target.sessionKey, s));
       } else if (target.alpn[0] === 'h2') {

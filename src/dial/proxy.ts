@@ -14,6 +14,7 @@ import { AbortedError, ConnectError, ConnectTimeoutError, ProxyError } from '../
 import type { DialResult, DialTarget } from './dial.js';
 import type { ProxyConfig } from './proxy-config.js';
 import { ReadRoute } from './read-route.js';
+import { tlsConnectOptions } from './tls-connect-options.js';
 import type { TlsSessionCache } from './tls-session-cache.js';
 
 /** The longest CONNECT response head read; a proxy that sends more is refused. */
@@ -46,12 +47,7 @@ export function dialThroughProxy(
       raw = tls.connect({
         host: proxy.hostname,
         port: proxy.port,
-        servername: t.servername ?? (net.isIP(proxy.hostname) !== 0 ? undefined : proxy.hostname),
-        ALPNProtocols: ['http/1.1'],
-        ca: t.ca,
-        cert: t.cert,
-        key: t.key,
-        rejectUnauthorized: t.rejectUnauthorized ?? true,
+        ...tlsConnectOptions(t, proxy.hostname, ['http/1.1'], undefined),
       });
     } else if (!tunnel && target.alpn[0] !== 'h2') {
       // Absolute-form over cleartext: the connection reads the proxy's responses as it would a server's.
@@ -205,13 +201,7 @@ export function dialThroughProxy(
       const t = target.tls ?? {};
       const tlsSocket = tls.connect({
         socket: raw,
-        servername: t.servername ?? (net.isIP(target.hostname) !== 0 ? undefined : target.hostname),
-        ALPNProtocols: target.alpn,
-        ca: t.ca,
-        cert: t.cert,
-        key: t.key,
-        rejectUnauthorized: t.rejectUnauthorized ?? true,
-        session: sessions.get(target.sessionKey),
+        ...tlsConnectOptions(t, target.hostname, target.alpn, sessions.get(target.sessionKey)),
       });
       tlsSocket.on('session', (s: Buffer) => sessions.set(target.sessionKey, s));
       socket = tlsSocket;
