@@ -7,7 +7,7 @@ import {
 } from '../diagnostics/channels.js';
 import type { TlsOptions } from '../dial/dial.js';
 import { AbortedError, InvalidArgumentError } from '../errors.js';
-import { Exchange, type InformationalResponse } from '../exchange/exchange.js';
+import { Exchange, type ExchangeInit, type InformationalResponse } from '../exchange/exchange.js';
 import { type FetchInit, type FetchInput, fetchThrough } from '../fetch/fetch.js';
 import { BODY_CHUNKED, BODY_NONE, encodeRequestHead } from '../h1/request-head.js';
 import { type OutgoingHeaders, hasOutgoing, outgoingEntries } from '../headers.js';
@@ -93,6 +93,36 @@ const DEFAULT_HEADERS_TIMEOUT = 30_000;
 const DEFAULT_BODY_TIMEOUT = 30_000;
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
 const DEFAULT_CONTINUE_TIMEOUT = 1000;
+/**
+ * What send() hands the Exchange constructor, filled in place for every request: the constructor
+ * copies each field out and keeps nothing of it, and nothing between the filling and the
+ * construction can call back into send() (no caller code runs there), so one object serves every
+ * request instead of a literal of twenty fields per request.
+ */
+const exchangeInit: ExchangeInit = {
+  url: '',
+  origin: '',
+  method: 'GET',
+  path: '/',
+  authority: '',
+  head: '',
+  bodyFraming: BODY_NONE,
+  body: PreparedBody.NONE,
+  connectionClose: false,
+  headers: undefined,
+  idempotent: undefined,
+  retryOnStale: true,
+  headersTimeout: 0,
+  bodyTimeout: 0,
+  highWaterMark: 0,
+  signal: undefined,
+  onInformation: undefined,
+  attempt: 1,
+  expectContinue: false,
+  continueTimeout: 0,
+};
+/** The options of a request made without any: one object, never written to, for all of them. */
+const NO_INIT: RequestInit = Object.freeze({});
 /** Methods whose request carries content by definition: an empty body is sent as content-length: 0. */
 const CONTENT_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -187,7 +217,7 @@ export class Client {
    * Sends a request; resolves with the response once its head has arrived. Read, dump() or destroy()
    * the body: until it has been received whole, it holds its connection.
    */
-  request(url: string | URL, init: RequestInit = {}): Promise<Response> {
+  request(url: string | URL, init: RequestInit = NO_INIT): Promise<Response> {
     if (this.below !== undefined) return this.throughMiddleware(url, init);
     return this.core(url, init);
   }
@@ -349,30 +379,34 @@ export class Client {
           cause: signal.reason,
         });
       }
-      ex = new Exchange({
-        url: parsed.href,
-        origin: parsed.target.origin,
-        method,
-        path: parsed.path,
-        authority: parsed.host,
-        head: encoded.head,
-        bodyFraming: encoded.bodyLength,
-        body,
-        connectionClose: encoded.connectionClose,
-        headers,
-        idempotent: init.idempotent,
-        retryOnStale: init.retryOnStale ?? this.retryOnStale,
-        headersTimeout: numberOption('headersTimeout', init.headersTimeout, this.headersTimeout),
-        bodyTimeout: numberOption('bodyTimeout', init.bodyTimeout, this.bodyTimeout),
-        highWaterMark: init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
-        signal,
-        onInformation: init.onInformation,
-        attempt,
-        expectContinue: encoded.expectContinue,
-        continueTimeout: encoded.expectContinue
-          ? numberOption('expectContinueTimeout', init.expectContinueTimeout, DEFAULT_CONTINUE_TIMEOUT)
-          : 0,
-      });
+      const fields = exchangeInit;
+      fields.url = parsed.href;
+      fields.origin = parsed.target.origin;
+      fields.method = method;
+      fields.path = parsed.path;
+      fields.authority = parsed.host;
+      fields.head = encoded.head;
+      fields.bodyFraming = encoded.bodyLength;
+      fields.body = body;
+      fields.connectionClose = encoded.connectionClose;
+      fields.headers = headers;
+      fields.idempotent = init.idempotent;
+      fields.retryOnStale = init.retryOnStale ?? this.retryOnStale;
+      fields.headersTimeout = numberOption('headersTimeout', init.headersTimeout, this.headersTimeout);
+      fields.bodyTimeout = numberOption('bodyTimeout', init.bodyTimeout, this.bodyTimeout);
+      fields.highWaterMark = init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+      fields.signal = signal;
+      fields.onInformation = init.onInformation;
+      fields.attempt = attempt;
+      fields.expectContinue = encoded.expectContinue;
+      fields.continueTimeout = encoded.expectContinue
+        ? numberOption('expectContinueTimeout', init.expectContinueTimeout, DEFAULT_CONTINUE_TIMEOUT)
+        : 0;
+      ex = new Exchange(fields);
+      fields.body = PreparedBody.NONE; // hold nothing of this request past its construction
+      fields.headers = undefined;
+      fields.signal = undefined;
+      fields.onInformation = undefined;
       if (created !== undefined) bindRequest(ex, created);
     } catch (err) {
       if (created !== undefined) publishCreatedFailed(created, err as Error);
