@@ -340,11 +340,16 @@ export class Client {
     let created: CreatedRequest | undefined;
     try {
       const method = init.method === undefined ? 'GET' : init.method;
+      // A plain '/path' under the baseUrl needs no parse, and no object for its parts either.
       const base = this.base;
-      const parsed: ParsedUrl =
+      const parsed: ParsedUrl | undefined =
         base !== undefined && typeof url === 'string' && isSimplePath(url)
-          ? { target: base.target, host: base.host, path: this.basePath + url, href: this.baseHref + url }
+          ? undefined
           : parseUrl(resolveAgainst(this.baseUrl, url));
+      const target = parsed === undefined ? base!.target : parsed.target;
+      const host = parsed === undefined ? base!.host : parsed.host;
+      const path = parsed === undefined ? this.basePath + (url as string) : parsed.path;
+      const href = parsed === undefined ? this.baseHref + (url as string) : parsed.href;
       const body = PreparedBody.from(init.body);
       if (body.kind !== 0 && (method === 'GET' || method === 'HEAD') && init.body !== '') {
         // RFC 9110 §9.3.1: content in a GET has no defined meaning and some servers reject it.
@@ -362,29 +367,29 @@ export class Client {
               : BODY_NONE;
       // diagnostics_channel: a subscriber may add headers (trace context) before the head is encoded.
       if (requestCreate.hasSubscribers) {
-        created = publishRequestCreate(method, parsed.href, parsed.target.origin, parsed.path, headers);
+        created = publishRequestCreate(method, href, target.origin, path, headers);
         headers = created.headers;
       }
       const tls = init.tls ?? this.tls;
       // Validated before any pool is made; an origin known to speak h2 needs no HTTP/1.1 head (its
       // connection would encode one, should the origin come back as HTTP/1.1).
-      const known = this.agent.knownPool(parsed.target, tls);
+      const known = this.agent.knownPool(target, tls);
       const serialize = known === undefined || known.protocol !== 'h2';
-      const encoded = encodeRequestHead(method, parsed.path, parsed.host, headers, framing, serialize);
-      pool = known ?? this.agent.poolFor(parsed.target, tls);
+      const encoded = encodeRequestHead(method, path, host, headers, framing, serialize);
+      pool = known ?? this.agent.poolFor(target, tls);
       const signal = init.signal;
       if (signal?.aborted) {
-        throw new AbortedError(`request to ${parsed.target.origin} aborted before it was sent`, {
-          origin: parsed.target.origin,
+        throw new AbortedError(`request to ${target.origin} aborted before it was sent`, {
+          origin: target.origin,
           cause: signal.reason,
         });
       }
       const fields = exchangeInit;
-      fields.url = parsed.href;
-      fields.origin = parsed.target.origin;
+      fields.url = href;
+      fields.origin = target.origin;
       fields.method = method;
-      fields.path = parsed.path;
-      fields.authority = parsed.host;
+      fields.path = path;
+      fields.authority = host;
       fields.head = encoded.head;
       fields.bodyFraming = encoded.bodyLength;
       fields.body = body;
