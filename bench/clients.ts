@@ -4,8 +4,8 @@
 // the body does less work and would look faster than it is.
 import http from 'node:http';
 import net from 'node:net';
-import { Pool, Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
 import { checkBodyLength } from './common.js';
+import { undici } from './undici.js';
 
 export interface Runner {
   /**
@@ -40,7 +40,7 @@ export function urls(origin: string): (path: string) => string {
 export const undiciPool: ClientSpec = {
   name: 'undici Pool.request',
   async create(origin, connections) {
-    const pool = new Pool(origin, { connections });
+    const pool = new undici.Pool(origin, { connections });
     return {
       async request(path, _w, headers) {
         const { body } = await pool.request({ path, method: 'GET', headers });
@@ -54,11 +54,11 @@ export const undiciPool: ClientSpec = {
 export const undiciFetchSpec: ClientSpec = {
   name: 'undici fetch',
   async create(origin, connections) {
-    const dispatcher = new UndiciAgent({ connections });
+    const dispatcher = new undici.Agent({ connections });
     const url = urls(origin);
     return {
       async request(path, _w, headers) {
-        const res = await undiciFetch(url(path), { dispatcher, headers });
+        const res = await undici.fetch(url(path), { dispatcher, headers });
         checkBodyLength(path, (await res.arrayBuffer()).byteLength);
       },
       close: () => dispatcher.close(),

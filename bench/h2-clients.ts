@@ -4,9 +4,9 @@
 //
 // Every adapter reads each response body to the end, as the HTTP/1.1 ones do.
 import http2 from 'node:http2';
-import { Pool } from 'undici';
 import type { ClientSpec } from './clients.js';
 import { benchCa, checkBodyLength } from './common.js';
+import { undici } from './undici.js';
 
 const noop = () => {};
 
@@ -18,7 +18,7 @@ const noop = () => {};
 export const undiciH2Pool: ClientSpec = {
   name: 'undici Pool allowH2',
   async create(origin, connections) {
-    const pool = new Pool(origin, {
+    const pool = new undici.Pool(origin, {
       connections: 1,
       allowH2: true,
       pipelining: connections,

@@ -23,6 +23,7 @@ import { exitUnlessFlagsValid } from './cli-flags.js';
 import { type ClientSpec, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
 import { startH2Server, startServer } from './common.js';
 import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
+import { undiciDir, undiciVersion } from './undici.js';
 import { warmpoolClient, warmpoolH2Client } from './warmpool.js';
 
 interface ProfileNode {
@@ -55,7 +56,7 @@ function groupOf(frame: ProfileNode['callFrame']): string {
   const { url, functionName } = frame;
   const src = url.indexOf('/build/src/');
   if (src !== -1) return `warmpool ${url.slice(src + '/build/src/'.length).replace(/\.js$/, '')}`;
-  if (url.includes('/node_modules/undici/')) return 'undici';
+  if (url.includes(undiciDir)) return 'undici';
   if (url.startsWith('node:')) {
     const parts = url
       .slice('node:'.length)
@@ -183,7 +184,9 @@ async function main(): Promise<void> {
   await runner.close();
   await server.close();
 
-  console.log(`${h2 ? 'h2 ' : ''}${spec.name}, GET ${path}, C=${c}, ${seconds} s under the profiler`);
+  console.log(
+    `${h2 ? 'h2 ' : ''}${spec.name}, GET ${path}, C=${c}, ${seconds} s under the profiler (Node ${process.version}, undici ${undiciVersion})`,
+  );
   console.log(
     `  ${Math.round((requests / elapsed) * 1000)} req/s; main thread busy ${(elu * 100).toFixed(0)} %; ` +
       `CPU per request ${((cpu.user + cpu.system) / requests).toFixed(1)} µs ` +

@@ -82,6 +82,8 @@ export function markdownTable(t: Table): string {
 export interface RunMeta {
   date: string;
   node: string;
+  /** The undici version the run compared with (bench/undici.ts). */
+  undici?: string;
   cpu: string;
   cores: number;
   quick: boolean;
@@ -144,7 +146,7 @@ export function writeResults(meta: RunMeta, tables: Table[]): { json: string; md
   const head = [
     `# warmpool bench, ${meta.date}`,
     '',
-    `Node ${meta.node}, ${meta.cpu} (${meta.cores} cores)${meta.quick ? ', --quick' : ''}.`,
+    `Node ${meta.node}, undici ${meta.undici ?? '?'}, ${meta.cpu} (${meta.cores} cores)${meta.quick ? ', --quick' : ''}.`,
   ];
   if (meta.h2Server === 'node')
     head.push('', 'HTTP/2 rows against the node:http2 server (`--h2-server=node`).');

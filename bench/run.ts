@@ -21,6 +21,7 @@ import {
 } from './report.js';
 import { type Scenario, scenarios } from './scenarios/index.js';
 import { fetchTargetsTable, targetsTable } from './targets.js';
+import { undiciVersion } from './undici.js';
 import {
   comparedClients,
   loadWarmpool,
@@ -242,7 +243,8 @@ function matrixTable(rows: Table['rows']): Table {
       `Median over ${config.rounds} interleaved rounds of ${config.durationMs} ms each (after ${config.warmupMs} ms ` +
       'of warm-up per round); every body fully read. ±% is half the range of req/s over rounds. ' +
       '"server µs/req" is the server process\'s CPU time per request (user + system). ' +
-      `"vs undici" is req/s relative to ${undiciPool.name} in the same cell (h2 rows: ${undiciH2Pool.name}).`,
+      `"vs undici" is req/s relative to ${undiciPool.name} in the same cell (h2 rows: ${undiciH2Pool.name}), ` +
+      `undici ${undiciVersion}.`,
     columns: [
       'body',
       'C',
@@ -268,7 +270,10 @@ async function main(): Promise<void> {
     ...config,
     h2Server: h2ServerKind,
     ...machineMeta(),
+    undici: undiciVersion,
   };
+  // Which Node and which undici this run compares: the ratios hold for that pair only.
+  console.log(`Node ${meta.node}, undici ${undiciVersion} (bench/undici.ts)`);
   const cpuAtStart = cpuSnapshot();
   const wp = await loadWarmpool();
   if (wp instanceof Error) console.log(`warmpool not available, its rows are skipped: ${wp.message}`);

@@ -24,8 +24,8 @@ class Events implements ResponseParserHandler {
     this.head = head;
     this.order.push(`head ${head.statusCode}`);
   }
-  onBody(chunk: Buffer): void {
-    this.chunks.push(chunk);
+  onBody(data: Buffer, start: number, end: number): void {
+    this.chunks.push(data.subarray(start, end));
     this.order.push('body');
   }
   onComplete(trailers: IncomingHeaders | undefined, reusable: boolean): void {

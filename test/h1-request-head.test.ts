@@ -21,6 +21,23 @@ function invalid(fn: () => unknown, mentions: RegExp): void {
 }
 
 describe('encodeRequestHead: serialization', () => {
+  it('a head without headers or body reused for the same request is the head of that request', () => {
+    // Plain heads are kept and handed out again (see encodeRequestHead): whatever differs must not
+    // get the kept one.
+    const head = (method: string, path: string, host: string, serialize = true) =>
+      encodeRequestHead(method, path, host, undefined, BODY_NONE, serialize).head;
+    assert.equal(head('GET', '/a', 'h:1'), 'GET /a HTTP/1.1\r\nhost: h:1\r\n\r\n');
+    assert.equal(head('GET', '/a', 'h:1'), 'GET /a HTTP/1.1\r\nhost: h:1\r\n\r\n');
+    assert.equal(head('GET', '/b', 'h:1'), 'GET /b HTTP/1.1\r\nhost: h:1\r\n\r\n');
+    assert.equal(head('GET', '/b', 'h:2'), 'GET /b HTTP/1.1\r\nhost: h:2\r\n\r\n');
+    assert.equal(head('HEAD', '/b', 'h:2'), 'HEAD /b HTTP/1.1\r\nhost: h:2\r\n\r\n');
+    assert.equal(head('HEAD', '/b', 'h:2', false), '');
+    assert.equal(head('HEAD', '/b', 'h:2'), 'HEAD /b HTTP/1.1\r\nhost: h:2\r\n\r\n');
+    // Still validated: an invalid path after a valid one is refused, not served from the kept head.
+    invalid(() => head('GET', '/b c', 'h:2'), /path/);
+    invalid(() => head('GET', '/b', 'h\r\n:2'), /host/);
+  });
+
   it('writes request line, host first, caller headers in order, and ends with CRLFCRLF', () => {
     const r = encodeRequestHead(
       'GET',

@@ -3,9 +3,9 @@
 // (design invariant 1), so a new Client costs no connection; a new undici Pool or http.Agent per
 // request opens a connection per request. The server counts the connections it accepts.
 import http from 'node:http';
-import { Pool, fetch as undiciFetch } from 'undici';
 import { startServer } from '../common.js';
 import { Samples } from '../report.js';
+import { undici } from '../undici.js';
 import type { Scenario } from './index.js';
 
 interface PerRequest {
@@ -35,7 +35,7 @@ export const bursts: Scenario = {
       {
         name: 'undici new Pool()',
         async once(origin, path) {
-          const pool = new Pool(origin);
+          const pool = new undici.Pool(origin);
           const { body } = await pool.request({ path, method: 'GET' });
           await body.arrayBuffer();
           // Closed after use so the bench does not pile up sockets; left open, they would linger for
@@ -65,7 +65,7 @@ export const bursts: Scenario = {
         // Not a new client per request: the usual way to call fetch, shown for reference.
         name: 'undici fetch() (global dispatcher)',
         async once(origin, path) {
-          const res = await undiciFetch(origin + path);
+          const res = await undici.fetch(origin + path);
           await res.arrayBuffer();
         },
       },

@@ -4,7 +4,7 @@
 // open connections) to say exit.
 import http from 'node:http';
 import net from 'node:net';
-import { Pool } from 'undici';
+import { undici } from '../undici.js';
 import { loadWarmpool } from '../warmpool.js';
 
 export interface MemoryReport {
@@ -32,7 +32,7 @@ async function make(): Promise<Pooled> {
       return { get: () => client.request('/12').then((r) => r.body.bytes().then(() => {})) };
     }
     case 'undici': {
-      const pool = new Pool(origin, { connections: n });
+      const pool = new undici.Pool(origin, { connections: n });
       return {
         get: () =>
           pool.request({ path: '/12', method: 'GET' }).then((r) => r.body.arrayBuffer().then(() => {})),

@@ -8,7 +8,7 @@ import {
 import type { TlsOptions } from '../dial/dial.js';
 import type { ProxyOption } from '../dial/proxy-config.js';
 import { AbortedError, InvalidArgumentError } from '../errors.js';
-import { Exchange, type InformationalResponse } from '../exchange/exchange.js';
+import { Exchange, type ExchangeInit, type InformationalResponse } from '../exchange/exchange.js';
 import { type FetchInit, type FetchInput, fetchThrough } from '../fetch/fetch.js';
 import { BODY_CHUNKED, BODY_NONE, encodeRequestHead } from '../h1/request-head.js';
 import { type OutgoingHeaders, hasOutgoing, outgoingEntries } from '../headers.js';
@@ -107,6 +107,36 @@ const DEFAULT_HEADERS_TIMEOUT = 30_000;
 const DEFAULT_BODY_TIMEOUT = 30_000;
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
 const DEFAULT_CONTINUE_TIMEOUT = 1000;
+/**
+ * What send() hands the Exchange constructor, filled in place for every request: the constructor
+ * copies each field out and keeps nothing of it, and nothing between the filling and the
+ * construction can call back into send() (no caller code runs there), so one object serves every
+ * request instead of a literal of twenty fields per request.
+ */
+const exchangeInit: ExchangeInit = {
+  url: '',
+  origin: '',
+  method: 'GET',
+  path: '/',
+  authority: '',
+  head: '',
+  bodyFraming: BODY_NONE,
+  body: PreparedBody.NONE,
+  connectionClose: false,
+  headers: undefined,
+  idempotent: undefined,
+  retryOnStale: true,
+  headersTimeout: 0,
+  bodyTimeout: 0,
+  highWaterMark: 0,
+  signal: undefined,
+  onInformation: undefined,
+  attempt: 1,
+  expectContinue: false,
+  continueTimeout: 0,
+};
+/** The options of a request made without any: one object, never written to, for all of them. */
+const NO_INIT: RequestInit = Object.freeze({});
 /** Methods whose request carries content by definition: an empty body is sent as content-length: 0. */
 const CONTENT_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -201,7 +231,7 @@ export class Client {
    * Sends a request; resolves with the response once its head has arrived. Read, dump() or destroy()
    * the body: until it has been received whole, it holds its connection.
    */
-  request(url: string | URL, init: RequestInit = {}): Promise<Response> {
+  request(url: string | URL, init: RequestInit = NO_INIT): Promise<Response> {
     if (this.below !== undefined) return this.throughMiddleware(url, init);
     return this.core(url, init);
   }
@@ -329,11 +359,16 @@ export class Client {
     let created: CreatedRequest | undefined;
     try {
       const method = init.method === undefined ? 'GET' : init.method;
+      // A plain '/path' under the baseUrl needs no parse, and no object for its parts either.
       const base = this.base;
-      const parsed: ParsedUrl =
+      const parsed: ParsedUrl | undefined =
         base !== undefined && typeof url === 'string' && isSimplePath(url)
-          ? { target: base.target, host: base.host, path: this.basePath + url, href: this.baseHref + url }
+          ? undefined
           : parseUrl(resolveAgainst(this.baseUrl, url));
+      const target = parsed === undefined ? base!.target : parsed.target;
+      const host = parsed === undefined ? base!.host : parsed.host;
+      const path = parsed === undefined ? this.basePath + (url as string) : parsed.path;
+      const href = parsed === undefined ? this.baseHref + (url as string) : parsed.href;
       const body = PreparedBody.from(init.body);
       if (body.kind !== 0 && (method === 'GET' || method === 'HEAD') && init.body !== '') {
         // RFC 9110 §9.3.1: content in a GET has no defined meaning and some servers reject it.
@@ -351,7 +386,7 @@ export class Client {
               : BODY_NONE;
       // diagnostics_channel: a subscriber may add headers (trace context) before the head is encoded.
       if (requestCreate.hasSubscribers) {
-        created = publishRequestCreate(method, parsed.href, parsed.target.origin, parsed.path, headers);
+        created = publishRequestCreate(method, href, target.origin, path, headers);
         headers = created.headers;
       }
       const tls = mergeTls(this.tls, init.tls);
@@ -359,54 +394,58 @@ export class Client {
       // Validated before any pool is made; an origin known to speak h2 needs no HTTP/1.1 head (its
       // connection would encode one, should the origin come back as HTTP/1.1).
       const proxy = init.proxy;
-      const known = this.agent.knownPool(parsed.target, tls, socketPath, proxy);
+      const known = this.agent.knownPool(target, tls, socketPath, proxy);
       const serialize = known === undefined || known.protocol !== 'h2';
       // Through a proxy in absolute-form, the request line names the whole URL and the proxy's own
       // headers (credentials) go with the request; no proxy costs one field read.
-      const viaProxy = this.agent.absoluteFormProxy(parsed.target, proxy);
+      const viaProxy = this.agent.absoluteFormProxy(target, proxy);
       const encoded =
         viaProxy === undefined
-          ? encodeRequestHead(method, parsed.path, parsed.host, headers, framing, serialize)
+          ? encodeRequestHead(method, path, host, headers, framing, serialize)
           : encodeRequestHead(
               method,
-              parsed.target.origin + parsed.path,
-              parsed.host,
+              target.origin + path,
+              host,
               withProxyHeaders(headers, viaProxy.headerPairs),
               framing,
               serialize,
             );
-      pool = known ?? this.agent.poolFor(parsed.target, tls, socketPath, proxy);
+      pool = known ?? this.agent.poolFor(target, tls, socketPath, proxy);
       const signal = init.signal;
       if (signal?.aborted) {
-        throw new AbortedError(`request to ${parsed.target.origin} aborted before it was sent`, {
-          origin: parsed.target.origin,
+        throw new AbortedError(`request to ${target.origin} aborted before it was sent`, {
+          origin: target.origin,
           cause: signal.reason,
         });
       }
-      ex = new Exchange({
-        url: parsed.href,
-        origin: parsed.target.origin,
-        method,
-        path: parsed.path,
-        authority: parsed.host,
-        head: encoded.head,
-        bodyFraming: encoded.bodyLength,
-        body,
-        connectionClose: encoded.connectionClose,
-        headers,
-        idempotent: init.idempotent,
-        retryOnStale: init.retryOnStale ?? this.retryOnStale,
-        headersTimeout: numberOption('headersTimeout', init.headersTimeout, this.headersTimeout),
-        bodyTimeout: numberOption('bodyTimeout', init.bodyTimeout, this.bodyTimeout),
-        highWaterMark: init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
-        signal,
-        onInformation: init.onInformation,
-        attempt,
-        expectContinue: encoded.expectContinue,
-        continueTimeout: encoded.expectContinue
-          ? numberOption('expectContinueTimeout', init.expectContinueTimeout, DEFAULT_CONTINUE_TIMEOUT)
-          : 0,
-      });
+      const fields = exchangeInit;
+      fields.url = href;
+      fields.origin = target.origin;
+      fields.method = method;
+      fields.path = path;
+      fields.authority = host;
+      fields.head = encoded.head;
+      fields.bodyFraming = encoded.bodyLength;
+      fields.body = body;
+      fields.connectionClose = encoded.connectionClose;
+      fields.headers = headers;
+      fields.idempotent = init.idempotent;
+      fields.retryOnStale = init.retryOnStale ?? this.retryOnStale;
+      fields.headersTimeout = numberOption('headersTimeout', init.headersTimeout, this.headersTimeout);
+      fields.bodyTimeout = numberOption('bodyTimeout', init.bodyTimeout, this.bodyTimeout);
+      fields.highWaterMark = init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+      fields.signal = signal;
+      fields.onInformation = init.onInformation;
+      fields.attempt = attempt;
+      fields.expectContinue = encoded.expectContinue;
+      fields.continueTimeout = encoded.expectContinue
+        ? numberOption('expectContinueTimeout', init.expectContinueTimeout, DEFAULT_CONTINUE_TIMEOUT)
+        : 0;
+      ex = new Exchange(fields);
+      fields.body = PreparedBody.NONE; // hold nothing of this request past its construction
+      fields.headers = undefined;
+      fields.signal = undefined;
+      fields.onInformation = undefined;
       if (created !== undefined) bindRequest(ex, created);
     } catch (err) {
       if (created !== undefined) publishCreatedFailed(created, err as Error);

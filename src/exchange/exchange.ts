@@ -184,10 +184,11 @@ export class Exchange implements SignalWatcher {
     this.continueTimeout = init.continueTimeout ?? 1000;
     this.retrySafe =
       init.retryOnStale && (init.idempotent ?? IDEMPOTENT.has(init.method)) && init.body.replayable;
-    this.promise = new Promise<Response>((resolve, reject) => {
-      this.resolveFn = resolve;
-      this.rejectFn = reject;
-    });
+    this.promise = new Promise<Response>(takeResolvers);
+    this.resolveFn = takenResolve;
+    this.rejectFn = takenReject;
+    takenResolve = settledAlready;
+    takenReject = settledAlready;
     if (init.signal !== undefined) watchSignal(init.signal, this);
   }
 
@@ -319,6 +320,15 @@ export class Exchange implements SignalWatcher {
 }
 
 function settledAlready(): void {}
+
+// The Promise executor runs synchronously inside `new Promise`: one function for every exchange
+// hands the resolving functions over through these two, instead of a closure made per request.
+let takenResolve: (r: Response) => void = settledAlready;
+let takenReject: (e: Error) => void = settledAlready;
+function takeResolvers(resolve: (r: Response) => void, reject: (e: Error) => void): void {
+  takenResolve = resolve;
+  takenReject = reject;
+}
 
 /** Whoever holds an exchange now: it must release what the exchange holds and settle it with `err`. */
 export interface ExchangeAbortTarget {

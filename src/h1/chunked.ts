@@ -5,7 +5,7 @@
  * parser reads the trailer fields with its head reader.
  *
  * One ChunkedDecoder belongs to one ResponseParser for the connection's life and is reset for each
- * chunked body, so reading allocates nothing but the subarray() handed to onBody. Chunk data is never
+ * chunked body, so reading allocates nothing: chunk data goes to onBody as a range of the read, never
  * copied or decoded. Framing bytes are read one at a time by a switch over integer states, kept in
  * locals for the length of a read.
  *
@@ -33,7 +33,8 @@ const HTAB = 9;
 
 /** Where chunked bytes go: the parser's handler. */
 export interface ChunkSink {
-  onBody(chunk: Buffer): void;
+  /** Chunk data: data[start, end). */
+  onBody(data: Buffer, start: number, end: number): void;
 }
 
 const MAX_CHUNK_LINE = 16384;
@@ -101,7 +102,7 @@ export class ChunkedDecoder {
         this.remaining -= n;
         this._received += n;
         if (this.remaining === 0) this.state = C_DATA_CR;
-        this.sink.onBody(data.subarray(pos, pos + n));
+        this.sink.onBody(data, pos, pos + n);
         pos += n;
       } else {
         pos = this.readFraming(data, pos, len);

@@ -317,7 +317,7 @@ export class H1Connection
     else this.reusable = false;
   }
 
-  onBody(chunk: Buffer): void {
+  onBody(data: Buffer, start: number, end: number): void {
     if (this.timerKind === TIMER_BODY && !this.activityNoted) {
       this.activityNoted = true;
       this.lastBodyActivity = this.clock.monotonicMs();
@@ -325,7 +325,9 @@ export class H1Connection
     // The pause itself waits until execute() returns (onSocketRead): if this chunk ends the body, there
     // is nothing left to hold back and the pause would be two wasted syscalls.
     const body = this.body;
-    if (body !== null && !body.pushChunk(chunk, this.readVolatile) && !this.paused) this.wantPause = true;
+    if (body !== null && !body.pushRange(data, start, end, this.readVolatile) && !this.paused) {
+      this.wantPause = true;
+    }
   }
 
   onComplete(trailers: IncomingHeaders | undefined, reusable: boolean): void {

@@ -46,7 +46,11 @@ export interface ResponseHead {
 export interface ResponseParserHandler {
   onInformation(head: ResponseHead): void;
   onHead(head: ResponseHead): void;
-  onBody(chunk: Buffer): void;
+  /**
+   * Body bytes: data[start, end). A range rather than a subarray, so that a body gathered into a
+   * buffer of its own is copied straight from the read, with no view made per chunk.
+   */
+  onBody(data: Buffer, start: number, end: number): void;
   onComplete(trailers: IncomingHeaders | undefined, reusable: boolean): void;
 }
 
@@ -157,13 +161,13 @@ export class ResponseParser {
             this.bodyRemaining -= n;
             this.bodyReceived += n;
             if (this.bodyRemaining === 0) this.state = S_COMPLETE;
-            this.handler.onBody(data.subarray(pos, pos + n));
+            this.handler.onBody(data, pos, pos + n);
             pos += n;
             break;
           }
           case S_BODY_CLOSE:
             this.bodyReceived += len - pos;
-            this.handler.onBody(pos === 0 ? data : data.subarray(pos));
+            this.handler.onBody(data, pos, len);
             pos = len;
             break;
           case S_CHUNKED:

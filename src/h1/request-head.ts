@@ -188,6 +188,45 @@ export function encodeRequestHead(
   bodyLength: number,
   serialize = true,
 ): EncodedHead {
+  if (headers !== undefined || bodyLength !== BODY_NONE) {
+    return encodeHead(method, path, host, headers, bodyLength, serialize);
+  }
+  // A request without headers or body (a plain GET): the head depends on method, path and host
+  // alone, and a caller in a loop sends the same one again and again. The last one is kept, checked
+  // and encoded, and handed out again when the same three strings come: no validation pass, no
+  // builder, no result object, no string building per request. An EncodedHead is never changed.
+  const last = lastPlain;
+  if (
+    last !== null &&
+    last.serialized === serialize &&
+    last.path === path &&
+    last.method === method &&
+    last.host === host
+  ) {
+    return last.encoded;
+  }
+  const encoded = encodeHead(method, path, host, undefined, BODY_NONE, serialize);
+  lastPlain = { method, path, host, serialized: serialize, encoded };
+  return encoded;
+}
+
+/** The last head encodeRequestHead() made for a request without headers or body (see there). */
+let lastPlain: {
+  method: string;
+  path: string;
+  host: string;
+  serialized: boolean;
+  encoded: EncodedHead;
+} | null = null;
+
+function encodeHead(
+  method: string,
+  path: string,
+  host: string,
+  headers: OutgoingHeaders | undefined,
+  bodyLength: number,
+  serialize: boolean,
+): EncodedHead {
   if (!isToken(method)) throw new InvalidArgumentError(`invalid method ${describe(method)}`);
   if (!isValidPath(path)) {
     throw new InvalidArgumentError(`invalid request path ${describe(path)}: must be non-empty visible ASCII`);

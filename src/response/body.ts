@@ -121,6 +121,29 @@ export class ResponseBody extends Readable {
     return this.settle !== null || this.heldBytes < this.limit;
   }
 
+  /**
+   * @internal
+   * pushChunk() for the bytes data[start, end): a body gathered into its own buffer copies them
+   * straight from `data`; any other takes them as a chunk of its own (a view, copied if volatile).
+   */
+  pushRange(data: Buffer, start: number, end: number, volatile: boolean): boolean {
+    const expected = this.expectedLength;
+    const n = end - start;
+    if (
+      expected > 0 &&
+      !this.streaming &&
+      !this.discarding &&
+      this.held.length === 0 &&
+      this.heldBytes + n <= expected
+    ) {
+      if (this.gathered === null) this.gathered = allocKept(expected);
+      data.copy(this.gathered, this.heldBytes, start, end);
+      this.heldBytes += n;
+      return this.settle !== null || this.heldBytes < this.limit;
+    }
+    return this.pushChunk(start === 0 && end === data.length ? data : data.subarray(start, end), volatile);
+  }
+
   /** @internal The body ended as its framing said. The lease has been released by the connection. */
   endFromSource(trailers: IncomingHeaders | undefined): void {
     this.received = true;
