@@ -98,11 +98,15 @@ test(
     assert.ok(probe.explanation.length > 0);
 
     // 4. The freeze: the others write to connections the server closed while the loop was blocked;
-    // warmpool none.
+    // warmpool none. How many of a client's requests land on a closed connection depends on what its
+    // socket had read when the burst started (undici failed 0 to 4 of 20 in CI runs, node:http 4), so
+    // only this is guaranteed: the failure was reproduced, and warmpool had none.
     const frozen = freeze!.clients as PerClient<{ failed: number }>;
     assert.equal(frozen.warmpool.failed, 0);
-    assert.ok(frozen['node:http'].failed > 0, 'node:http reused a connection the server had closed');
-    assert.ok(frozen.undici.failed > 0, 'undici reused a connection the server had closed');
+    assert.ok(
+      frozen['node:http'].failed + frozen.undici.failed > 0,
+      'the other clients reused connections the server had closed',
+    );
   },
 );
 
