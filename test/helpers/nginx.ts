@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { canConnect, freePort } from './ports.js';
+import { freePort, waitForListener } from './ports.js';
 
 /** Path of an nginx binary on PATH or at /usr/sbin/nginx, or null. */
 export function findNginx(): string | null {
@@ -146,21 +146,7 @@ export async function startNginx(opts: NginxOptions = {}): Promise<NginxInstance
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    const exited = new Promise<void>((r) => {
-      if (child.exitCode !== null || child.signalCode !== null) r();
-      else child.once('exit', () => r());
-    });
-    let exitedEarly = false;
-    void exited.then(() => {
-      exitedEarly = true;
-    });
-
-    const deadline = Date.now() + 5000;
-    let up = false;
-    while (!up && !exitedEarly && Date.now() < deadline) {
-      up = await canConnect(port);
-      if (!up) await new Promise((r) => setTimeout(r, 25));
-    }
+    const { up, exited } = await waitForListener(child, port, 5000);
     const readLog = (name: string) => readFile(join(prefix, name), 'utf8').catch(() => '');
     const stop = async () => {
       if (child.exitCode === null && child.signalCode === null) {

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { canConnect, freePort } from './ports.js';
+import { freePort, waitForListener } from './ports.js';
 
 /** Path of a binary on PATH or in the sbin folders, or null. */
 export function findBinary(name: string): string | null {
@@ -121,20 +121,7 @@ async function start(
     child.stderr!.on('data', (d: Buffer) => {
       output += d.toString();
     });
-    const exited = new Promise<void>((r) => {
-      if (child.exitCode !== null || child.signalCode !== null) r();
-      else child.once('exit', () => r());
-    });
-    let exitedEarly = false;
-    void exited.then(() => {
-      exitedEarly = true;
-    });
-    const deadline = Date.now() + 10_000;
-    let up = false;
-    while (!up && !exitedEarly && Date.now() < deadline) {
-      up = await canConnect(port);
-      if (!up) await new Promise((r) => setTimeout(r, 25));
-    }
+    const { up, exited } = await waitForListener(child, port, 10_000);
     const stop = async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
