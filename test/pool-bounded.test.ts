@@ -9,7 +9,7 @@ import type http from 'node:http';
 import { test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Agent, Client } from '../src/index.js';
+import { Agent, Client, type WarmpoolError } from '../src/index.js';
 import { type TestHttpServer, startHttpServer } from './helpers/http-server.js';
 import { rejectsWith, sleep, waitFor } from './helpers/pool-util.js';
 
@@ -205,5 +205,23 @@ test('two queued requests sharing a signal both fail when it aborts; the request
   } finally {
     await agent.destroy();
     await server.close();
+  }
+});
+
+test('a request refused for a bad option (a negative headersTimeout) holds nothing of its body afterwards', async () => {
+  const agent = new Agent();
+  try {
+    const client = new Client({ agent });
+    let body: Uint8Array | undefined = new Uint8Array(1024 * 1024);
+    const ref = new WeakRef(body);
+    await assert.rejects(
+      client.request('http://127.0.0.1:1/put', { method: 'PUT', body, headersTimeout: -1 }),
+      (err: WarmpoolError) => err.code === 'WARMPOOL_INVALID_ARGUMENT',
+    );
+    body = undefined;
+    // No other request comes after it: nothing would overwrite what the refused one left behind.
+    assert.ok(await collected(ref), 'the refused request body is still held');
+  } finally {
+    await agent.destroy();
   }
 });

@@ -418,6 +418,13 @@ export class Client {
           cause: signal.reason,
         });
       }
+      // Checked before the shared object takes anything of the caller's: a bad timeout throws here,
+      // and the object must not be left holding this request's body until the next request.
+      const headersTimeout = numberOption('headersTimeout', init.headersTimeout, this.headersTimeout);
+      const bodyTimeout = numberOption('bodyTimeout', init.bodyTimeout, this.bodyTimeout);
+      const continueTimeout = encoded.expectContinue
+        ? numberOption('expectContinueTimeout', init.expectContinueTimeout, DEFAULT_CONTINUE_TIMEOUT)
+        : 0;
       const fields = exchangeInit;
       fields.url = href;
       fields.origin = target.origin;
@@ -431,16 +438,14 @@ export class Client {
       fields.headers = headers;
       fields.idempotent = init.idempotent;
       fields.retryOnStale = init.retryOnStale ?? this.retryOnStale;
-      fields.headersTimeout = numberOption('headersTimeout', init.headersTimeout, this.headersTimeout);
-      fields.bodyTimeout = numberOption('bodyTimeout', init.bodyTimeout, this.bodyTimeout);
+      fields.headersTimeout = headersTimeout;
+      fields.bodyTimeout = bodyTimeout;
       fields.highWaterMark = init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
       fields.signal = signal;
       fields.onInformation = init.onInformation;
       fields.attempt = attempt;
       fields.expectContinue = encoded.expectContinue;
-      fields.continueTimeout = encoded.expectContinue
-        ? numberOption('expectContinueTimeout', init.expectContinueTimeout, DEFAULT_CONTINUE_TIMEOUT)
-        : 0;
+      fields.continueTimeout = continueTimeout;
       ex = new Exchange(fields);
       fields.body = PreparedBody.NONE; // hold nothing of this request past its construction
       fields.headers = undefined;
