@@ -1,7 +1,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Clock } from '../clock.js';
-import { AbortedError, ConnectError, ConnectTimeoutError } from '../errors.js';
+import { ConnectError } from '../errors.js';
+import { abortedWhileConnecting, startConnectTimer } from './connect-guard.js';
 import type { DnsCache } from './dns-cache.js';
 import type { ProxyConfig } from './proxy-config.js';
 import { dialThroughProxy } from './proxy.js';
@@ -168,21 +169,8 @@ export function dial(
     const onError = (err: Error): void => {
       finish(new ConnectError(`connect to ${origin} failed: ${err.message}`, { origin, cause: err }));
     };
-    const onAbort = (): void => {
-      finish(
-        new AbortedError(`request to ${origin} aborted while connecting`, { origin, cause: signal?.reason }),
-      );
-    };
-    const timer =
-      connectTimeout > 0
-        ? setTimeout(() => {
-            finish(
-              new ConnectTimeoutError(`connect to ${origin} timed out after ${connectTimeout} ms`, {
-                origin,
-              }),
-            );
-          }, connectTimeout)
-        : undefined;
+    const onAbort = (): void => finish(abortedWhileConnecting(origin, signal));
+    const timer = startConnectTimer(connectTimeout, origin, `connect to ${origin}`, finish);
 
     socket.once('lookup', () => {
       lookupAt = clock.monotonicMs();

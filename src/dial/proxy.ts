@@ -10,7 +10,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Clock } from '../clock.js';
-import { AbortedError, ConnectError, ConnectTimeoutError, ProxyError } from '../errors.js';
+import { ConnectError, ProxyError } from '../errors.js';
+import { abortedWhileConnecting, startConnectTimer } from './connect-guard.js';
 import type { DialResult, DialTarget } from './dial.js';
 import type { ProxyConfig } from './proxy-config.js';
 import { ReadRoute } from './read-route.js';
@@ -113,24 +114,8 @@ export function dialThroughProxy(
         );
       }
     };
-    const onAbort = (): void => {
-      finish(
-        new AbortedError(`request to ${origin} aborted while connecting`, { origin, cause: signal?.reason }),
-      );
-    };
-    const timer =
-      connectTimeout > 0
-        ? setTimeout(() => {
-            finish(
-              new ConnectTimeoutError(
-                `connect to ${origin} through ${via} timed out after ${connectTimeout} ms`,
-                {
-                  origin,
-                },
-              ),
-            );
-          }, connectTimeout)
-        : undefined;
+    const onAbort = (): void => finish(abortedWhileConnecting(origin, signal));
+    const timer = startConnectTimer(connectTimeout, origin, `connect to ${origin} through ${via}`, finish);
 
     const onConnectEnd = (): void => {
       finish(
