@@ -6,6 +6,7 @@ import { RequestBodyError } from '../errors.js';
 import type { Exchange } from '../exchange/exchange.js';
 import { BODY_KIND_BYTES, BODY_KIND_STREAM } from '../request/body.js';
 import { encodeRequestHead } from './request-head.js';
+import { writeInTurn } from './write-turn.js';
 
 /** Bodies up to this size are copied into the head's buffer and sent in one write. */
 const COALESCE_LIMIT = 64 * 1024;
@@ -14,8 +15,9 @@ const LAST_CHUNK = '0\r\n\r\n';
 
 /**
  * Writes the head and a body of bytes. A small body goes in the head's buffer, one write: head and
- * body leave in the same segment (no Nagle/delayed-ACK stall on the server). Returns true when the
- * body is a stream, which writeStreamBody() sends next.
+ * body leave in the same segment (no Nagle/delayed-ACK stall on the server). A request written whole
+ * leaves with the others of its loop turn (write-turn.ts). Returns true when the body is a stream,
+ * which writeStreamBody() sends next.
  */
 export function writeRequest(socket: Socket, ex: Exchange): boolean {
   const body = ex.body;
@@ -32,7 +34,7 @@ export function writeRequest(socket: Socket, ex: Exchange): boolean {
     buf.write(head, 0, 'latin1');
     if (typeof bytes === 'string') buf.write(bytes, headLength, 'utf8');
     else buf.set(bytes, headLength);
-    socket.write(buf);
+    writeInTurn(socket, buf);
     return false;
   }
   if (body.kind === BODY_KIND_BYTES) {
@@ -42,8 +44,12 @@ export function writeRequest(socket: Socket, ex: Exchange): boolean {
     socket.uncork();
     return false;
   }
-  socket.write(head, 'latin1');
-  return body.kind === BODY_KIND_STREAM;
+  if (body.kind === BODY_KIND_STREAM) {
+    socket.write(head, 'latin1'); // the body's chunks follow on this socket: the head cannot wait
+    return true;
+  }
+  writeInTurn(socket, head);
+  return false;
 }
 
 /**
