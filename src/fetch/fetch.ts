@@ -8,6 +8,7 @@ import { ACCEPT_ENCODING, decodeResponse } from '../response/decode.js';
 import type { Response as WarmpoolResponse } from '../response/response.js';
 import { FetchInputError, extractBody } from './body-init.js';
 import { toFetchResponse } from './response.js';
+import { isNormalizedHttpUrl } from './url.js';
 
 /**
  * fetch(): the WHATWG fetch API as Node's built-in fetch implements it, on warmpool's pool. A thin
@@ -142,6 +143,7 @@ function parseInput(input: unknown, baseUrl: string | undefined): string {
   else if (typeof input === 'string') {
     // A Client's baseUrl is a prefix (baseUrl + path), as for its request().
     const resolved = resolveAgainst(baseUrl, input);
+    if (typeof resolved === 'string' && isNormalizedHttpUrl(resolved)) return resolved;
     try {
       url = typeof resolved === 'string' ? new URL(resolved) : resolved;
     } catch (err) {
