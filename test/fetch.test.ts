@@ -945,3 +945,235 @@ test(
     }
   },
 );
+
+/**
+ * What a caller can observe of a body that came whole with its head (warmpool makes its stream and
+ * Headers only when asked for: src/fetch/response.ts). Each scenario runs on a response from our
+ * fetch and on one from Node's fetch, and what it saw must be the same.
+ */
+test(
+  'fetch: a body read every way (text, json, arrayBuffer, bytes, blob, formData, body, clone), whole or streaming, behaves as on Node fetch',
+  { timeout: T },
+  async () => {
+    const server = await startHttpServer((req, res) => {
+      if (req.url === '/json') res.setHeader('content-type', 'application/json; charset=utf-8');
+      if (req.url === '/form') res.setHeader('content-type', 'application/x-www-form-urlencoded');
+      res.setHeader('x-one', '1');
+      const [path, query] = req.url!.split('?');
+      const body =
+        path === '/bom'
+          ? Buffer.from([0xef, 0xbb, 0xbf, 0x68, 0x69, 0xff])
+          : Buffer.from(
+              path === '/empty'
+                ? ''
+                : path === '/form'
+                  ? 'a=1&b=%C3%A9'
+                  : path === '/json'
+                    ? '{"x":[1,2]}'
+                    : 'hello',
+            );
+      if (query !== 'split' || body.length < 2) {
+        res.end(body);
+        return;
+      }
+      // The body's second half comes later: the response is handed over while its body streams.
+      res.write(body.subarray(0, 2));
+      setTimeout(() => res.end(body.subarray(2)), 20);
+    });
+    /** What a scenario saw: values, or the error's class and whether it was thrown synchronously. */
+    type Scenario = (res: Response) => Promise<unknown[]>;
+    const outcome = async (f: () => unknown): Promise<string> => {
+      try {
+        const value = f();
+        return `ok ${JSON.stringify(value instanceof Promise ? await value.then(show, (e) => `rejects ${(e as Error).name}`) : show(value))}`;
+      } catch (err) {
+        return `throws ${(err as Error).name}`;
+      }
+    };
+    const show = (v: unknown): unknown =>
+      v instanceof ArrayBuffer
+        ? `ArrayBuffer ${Buffer.from(v).toString('hex')}`
+        : v instanceof Uint8Array
+          ? `${v.constructor.name} ${Buffer.from(v).toString('hex')}`
+          : v instanceof Blob
+            ? `Blob ${v.type} ${v.size}`
+            : v instanceof FormData
+              ? `FormData ${JSON.stringify([...v])}`
+              : v instanceof ReadableStream
+                ? 'ReadableStream'
+                : v;
+    const scenarios: Record<string, [string, Scenario]> = {
+      'text twice': [
+        '/x',
+        async (r) => [await outcome(() => r.text()), r.bodyUsed, await outcome(() => r.text()), show(r.body)],
+      ],
+      json: ['/json', async (r) => [await outcome(() => r.json()), r.bodyUsed]],
+      'bad json': ['/x', async (r) => [await outcome(() => r.json()), r.bodyUsed]],
+      arrayBuffer: ['/x', async (r) => [await outcome(() => r.arrayBuffer())]],
+      // Response.bytes() is newer than the DOM types this project compiles with.
+      bytes: [
+        '/x',
+        async (r) => [await outcome(() => (r as Response & { bytes(): Promise<Uint8Array> }).bytes())],
+      ],
+      blob: ['/json', async (r) => [await outcome(() => r.blob())]],
+      formData: ['/form', async (r) => [await outcome(() => r.formData())]],
+      'formData of text': ['/x', async (r) => [await outcome(() => r.formData())]],
+      'BOM and a bad byte': ['/bom', async (r) => [await outcome(() => r.text())]],
+      'empty body': ['/empty', async (r) => [show(r.body), await outcome(() => r.text()), r.bodyUsed]],
+      'body then text': [
+        '/x',
+        async (r) => {
+          const reader = r.body!.getReader();
+          const before = r.bodyUsed;
+          const text = await outcome(() => r.text());
+          const first = await reader.read();
+          return [before, text, Buffer.from(first.value!).toString(), (await reader.read()).done, r.bodyUsed];
+        },
+      ],
+      'body untouched then text': [
+        '/x',
+        async (r) => [show(r.body), r.bodyUsed, await outcome(() => r.text()), r.bodyUsed],
+      ],
+      'text then body': [
+        '/x',
+        async (r) => [
+          await outcome(() => r.text()),
+          show(r.body),
+          r.bodyUsed,
+          r.body!.locked,
+          await outcome(() => r.body!.getReader().read()),
+        ],
+      ],
+      'clone, read both': [
+        '/x',
+        async (r) => {
+          const c = r.clone();
+          return [
+            await outcome(() => c.text()),
+            await outcome(() => r.arrayBuffer()),
+            c.headers.get('x-one'),
+            c.status,
+          ];
+        },
+      ],
+      'clone after read': [
+        '/x',
+        async (r) => [await outcome(() => r.text()), await outcome(() => r.clone())],
+      ],
+      'clone after body locked': [
+        '/x',
+        async (r) => [r.body!.getReader() !== null, await outcome(() => r.clone())],
+      ],
+      'headers are one object, a clone has its own': [
+        '/x',
+        async (r) => {
+          const first = r.headers;
+          const c = r.clone();
+          return [
+            first === r.headers,
+            c.headers === r.headers,
+            [...c.headers].length === [...r.headers].length,
+            c.headers.get('x-one'),
+          ];
+        },
+      ],
+      'cancel the body': [
+        '/x',
+        async (r) => [await outcome(() => r.body!.cancel()), r.bodyUsed, await outcome(() => r.text())],
+      ],
+    };
+    try {
+      await withAgent(async (agent) => {
+        for (const query of ['', '?split']) {
+          for (const [name, [path, scenario]] of Object.entries(scenarios)) {
+            const ours = await scenario(await fetch(`${server.url}${path}${query}`, { agent }));
+            const node = await scenario(await globalThis.fetch(`${server.url}${path}${query}`));
+            assert.deepEqual(ours, node, `${name}${query}`);
+          }
+        }
+        // Our headers are mutable (a documented difference from Node's): a clone's changes stay its own.
+        const res = await fetch(`${server.url}/x`, { agent });
+        res.headers.set('x-two', '2');
+        const copy = res.clone();
+        copy.headers.set('x-three', '3');
+        assert.deepEqual(
+          [res.headers.get('x-two'), copy.headers.get('x-two'), res.headers.get('x-three')],
+          ['2', '2', null],
+        );
+        await res.body?.cancel();
+        const head = await fetch(`${server.url}/x`, { agent, method: 'HEAD' });
+        const nodeHead = await globalThis.fetch(`${server.url}/x`, { method: 'HEAD' });
+        assert.deepEqual(
+          [head.body, head.bodyUsed, await head.text()],
+          [nodeHead.body, nodeHead.bodyUsed, await nodeHead.text()],
+        );
+        // util.inspect goes through the getters (Node's Response has its own inspect).
+        const shown = (await import('node:util')).inspect(await fetch(`${server.url}/x`, { agent }));
+        assert.match(shown, /bodyUsed: false/);
+        assert.match(shown, /x-one/);
+      });
+    } finally {
+      await server.close();
+    }
+  },
+);
+
+test(
+  'fetch: text() of a long streamed body, a clone teed from it, and text() cut by an abort or by the server, as Node fetch',
+  { timeout: T },
+  async () => {
+    const long = Buffer.alloc(3 * 1024 * 1024, 'abcdefgh');
+    const server = await startHttpServer((req, res) => {
+      if (req.url === '/long') {
+        res.end(long);
+        return;
+      }
+      res.writeHead(200, { 'content-length': 100 });
+      res.write('first part');
+      // /cut: the server closes with 90 bytes missing; /stall: the rest never comes.
+      if (req.url === '/cut') setTimeout(() => res.destroy(), 20);
+    });
+    try {
+      await withAgent(async (agent) => {
+        const res = await fetch(`${server.url}/long`, { agent });
+        const copy = res.clone();
+        const [a, b] = await Promise.all([res.text(), copy.arrayBuffer()]);
+        assert.equal(a, long.toString());
+        assert.ok(Buffer.from(b).equals(long));
+        assert.equal(
+          (await (await fetch(`${server.url}/long`, { agent })).arrayBuffer()).byteLength,
+          long.length,
+        );
+        assert.equal(
+          agent.originStats(server.url)?.busy,
+          0,
+          'the connection released once the body was read',
+        );
+
+        for (const read of ['text', 'arrayBuffer', 'json'] as const) {
+          const ours = await rejection((await fetch(`${server.url}/cut`, { agent }))[read]());
+          const node = await rejection((await globalThis.fetch(`${server.url}/cut`))[read]());
+          assert.ok(ours instanceof TypeError && node instanceof TypeError, `${read}: ${String(ours)}`);
+          assert.equal(ours.message, node.message, read);
+          assert.ok(ours.cause instanceof WarmpoolError, String(ours.cause));
+
+          const mine = new AbortController();
+          const theirs = new AbortController();
+          const pendingOurs = (await fetch(`${server.url}/stall`, { agent, signal: mine.signal }))[read]();
+          const pendingNode = (await globalThis.fetch(`${server.url}/stall`, { signal: theirs.signal }))[
+            read
+          ]();
+          await sleep(20);
+          const reason = new Error('gave up');
+          mine.abort(reason);
+          theirs.abort(reason);
+          assert.equal(await rejection(pendingOurs), reason, read);
+          assert.equal(await rejection(pendingNode), reason, read);
+        }
+        await waitFor(() => agent.originStats(server.url)?.busy === 0, 'the aborted connections released');
+      });
+    } finally {
+      await server.close();
+    }
+  },
+);

@@ -1,3 +1,4 @@
+import * as nodeStream from 'node:stream';
 import type { UnderlyingByteSource } from 'node:stream/web';
 import { ParseError } from '../errors.js';
 import type { IncomingHeaders } from '../headers.js';
@@ -57,19 +58,46 @@ class Details implements FetchDetails {
 
 const GlobalResponse = globalThis.Response;
 
+/**
+ * fetch()'s Response. The standard's objects cost more than a small body's bytes: a web
+ * ReadableStream with its controller and a promise per read, a Headers filled and validated field by
+ * field. So they are made only when asked for: `body` makes its stream on first access, `headers` its
+ * Headers; text(), json(), arrayBuffer() and bytes() read warmpool's body directly (a body that came
+ * whole with its head is already there). What a caller can observe is the standard's: bodyUsed, a
+ * second read failing, clone() (a tee once the body streams), a reader on `body` locking the others.
+ * The super class is given no body and no headers; every member that reads them is overridden.
+ */
 class FetchResponse extends GlobalResponse {
-  #url: string;
-  #redirected: boolean;
-  #details: FetchDetails;
+  readonly #url: string;
+  readonly #redirected: boolean;
+  readonly #details: FetchDetails;
+  readonly #fields: IncomingHeaders;
+  #headers: Headers | undefined;
+  /** The body's bytes when they came whole; null when they stream (#source) or there is no body. */
+  #bytes: Buffer | null;
+  /** warmpool's body, until it is read or turned into #stream. */
+  #source: ResponseBody | null;
+  readonly #signal: AbortSignal | null | undefined;
+  /** false for a response with no body by definition (HEAD, 204, 304, ...): `body` is null. */
+  readonly #hasBody: boolean;
+  /** The web stream, once `body` was asked for (or a clone teed it); undefined until then. */
+  #stream: ReadableStream<Uint8Array> | null | undefined;
+  /** Read without a stream (text(), json(), ...). */
+  #used = false;
 
   constructor(
-    body: ReadableStream<Uint8Array> | null,
-    init: ResponseInit,
+    res: { status: number; statusText: string; headers: IncomingHeaders },
+    body: { bytes: Buffer | null; source: ResponseBody | null; signal: AbortSignal | null | undefined },
     url: string,
     redirected: boolean,
     details: FetchDetails,
   ) {
-    super(body, init);
+    super(null, { status: res.status, statusText: res.statusText });
+    this.#fields = res.headers;
+    this.#bytes = body.bytes;
+    this.#source = body.source;
+    this.#hasBody = body.bytes !== null || body.source !== null;
+    this.#signal = body.signal;
     this.#url = url;
     this.#redirected = redirected;
     this.#details = details;
@@ -85,49 +113,175 @@ class FetchResponse extends GlobalResponse {
     return #details in r ? (r as FetchResponse).#details : undefined;
   }
 
-  /** A copy that keeps url, redirected and the details (the standard's clone() would make a bare Response). */
+  static headersOf(r: FetchResponse): Headers {
+    if (r.#headers === undefined) r.#headers = new Headers(headerPairs(r.#fields));
+    return r.#headers;
+  }
+
+  static bodyOf(r: FetchResponse): ReadableStream<Uint8Array> | null {
+    if (r.#stream === undefined) {
+      if (!r.#hasBody) r.#stream = null;
+      else if (r.#used) r.#stream = usedStream();
+      else if (r.#bytes !== null) r.#stream = onceStream(r.#bytes);
+      else r.#stream = webStream(r.#source!, r.#signal);
+      r.#bytes = null;
+      r.#source = null;
+    }
+    return r.#stream;
+  }
+
+  static bodyUsedOf(r: FetchResponse): boolean {
+    return r.#stream != null ? isDisturbed(r.#stream) : r.#used;
+  }
+
+  /**
+   * The whole body for a read, and the body marked used. One already used, or taken as a stream
+   * and read or locked, is the standard's "unusable"; one taken as a stream and untouched is read
+   * through it. A body that fails mid-way rejects as Node's fetch's: with the abort reason once the
+   * signal fired, else TypeError('terminated').
+   */
+  static async take(r: FetchResponse): Promise<Buffer> {
+    if (r.#stream != null) return readStream(r.#stream);
+    if (r.#used) throw new TypeError('Body is unusable: Body has already been read');
+    r.#used = true;
+    const bytes = r.#bytes;
+    const source = r.#source;
+    r.#bytes = null;
+    r.#source = null;
+    if (bytes !== null) return bytes;
+    if (source === null) return EMPTY;
+    try {
+      return (await source.bytes()) ?? EMPTY;
+    } catch (err) {
+      throw r.#signal?.aborted ? r.#signal.reason : new TypeError('terminated', { cause: err });
+    }
+  }
+
+  /** The standard's clone, keeping url, redirected and the details; a streaming body is teed. */
   static cloneOf(r: FetchResponse): FetchResponse {
-    const copy = standardClone.call(r);
-    return new FetchResponse(
-      copy.body,
-      { status: copy.status, statusText: copy.statusText, headers: copy.headers },
+    if (FetchResponse.bodyUsedOf(r) || r.#stream?.locked) {
+      throw new TypeError('Response.clone: Body has already been consumed.');
+    }
+    let bytes = r.#bytes;
+    let stream: ReadableStream<Uint8Array> | null | undefined;
+    if (r.#source !== null || r.#stream != null) {
+      const [mine, theirs] = FetchResponse.bodyOf(r)!.tee();
+      r.#stream = mine;
+      stream = theirs;
+      bytes = null;
+    }
+    const res = { status: r.status, statusText: r.statusText, headers: r.#fields };
+    const copy = new FetchResponse(
+      res,
+      { bytes, source: null, signal: r.#signal },
       r.#url,
       r.#redirected,
       r.#details,
     );
+    copy.#stream = stream;
+    // A clone's Headers are a copy of the list, not the same object (changes made to one stay its own).
+    if (r.#headers !== undefined) copy.#headers = new Headers(r.#headers);
+    return copy;
+  }
+
+  static async arrayBufferOf(r: FetchResponse): Promise<ArrayBuffer> {
+    const bytes = await FetchResponse.take(r);
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  }
+
+  static async textOf(r: FetchResponse): Promise<string> {
+    return utf8.decode(await FetchResponse.take(r));
+  }
+
+  /** blob() and formData() depend on the Content-Type as the standard parses it: a plain Response does them. */
+  static async standardOf(r: FetchResponse): Promise<Response> {
+    const bytes = await FetchResponse.take(r);
+    return new GlobalResponse(bytes.length === 0 ? null : bytes, { headers: FetchResponse.headersOf(r) });
   }
 }
 
-const standardClone = GlobalResponse.prototype.clone as (this: Response) => Response;
+/** node:stream's isDisturbed (since Node 16.8, for web streams too), absent from @types/node. */
+const isDisturbed = (nodeStream as unknown as { isDisturbed(stream: ReadableStream): boolean }).isDisturbed;
+const EMPTY = Buffer.alloc(0);
+/** The standard's UTF-8 decode: a leading BOM dropped, bad sequences replaced. */
+const utf8 = new TextDecoder();
 
-// The Response type declares url, redirected, type and clone as (readonly) properties, which a
-// subclass cannot re-declare as accessors or methods in TypeScript; they go on the prototype, where
-// Response.prototype has its own.
+// The Response type declares these as (readonly) properties, which a subclass cannot re-declare as
+// accessors or methods in TypeScript; they go on the prototype, in front of Response.prototype's own.
 Object.defineProperties(FetchResponse.prototype, {
-  url: {
-    get(this: FetchResponse) {
-      return FetchResponse.urlOf(this);
-    },
-    enumerable: true,
-    configurable: true,
-  },
-  redirected: {
-    get(this: FetchResponse) {
-      return FetchResponse.redirectedOf(this);
-    },
-    enumerable: true,
-    configurable: true,
-  },
-  clone: {
-    value(this: FetchResponse) {
-      return FetchResponse.cloneOf(this);
-    },
-    writable: true,
-    configurable: true,
-  },
+  url: getter(function (this: FetchResponse) {
+    return FetchResponse.urlOf(this);
+  }),
+  redirected: getter(function (this: FetchResponse) {
+    return FetchResponse.redirectedOf(this);
+  }),
   // Node's fetch has no CORS and gives every response it fetched the type 'basic'.
-  type: { get: () => 'basic', enumerable: true, configurable: true },
+  type: getter(() => 'basic'),
+  headers: getter(function (this: FetchResponse) {
+    return FetchResponse.headersOf(this);
+  }),
+  body: getter(function (this: FetchResponse) {
+    return FetchResponse.bodyOf(this);
+  }),
+  bodyUsed: getter(function (this: FetchResponse) {
+    return FetchResponse.bodyUsedOf(this);
+  }),
+  clone: method(function (this: FetchResponse) {
+    return FetchResponse.cloneOf(this);
+  }),
+  arrayBuffer: method(function (this: FetchResponse) {
+    return FetchResponse.arrayBufferOf(this);
+  }),
+  bytes: method(async function (this: FetchResponse) {
+    return new Uint8Array(await FetchResponse.arrayBufferOf(this));
+  }),
+  text: method(function (this: FetchResponse) {
+    return FetchResponse.textOf(this);
+  }),
+  json: method(async function (this: FetchResponse) {
+    return JSON.parse(await FetchResponse.textOf(this));
+  }),
+  blob: method(async function (this: FetchResponse) {
+    return (await FetchResponse.standardOf(this)).blob();
+  }),
+  formData: method(async function (this: FetchResponse) {
+    return (await FetchResponse.standardOf(this)).formData();
+  }),
 });
+
+/** An accessor on a prototype as a class would define it (enumerable, as Response.prototype's are). */
+function getter(get: () => unknown): PropertyDescriptor {
+  return { get, enumerable: true, configurable: true };
+}
+
+/** A method on a prototype as a class would define it: writable, configurable, not enumerable. */
+function method(value: (...args: never[]) => unknown): PropertyDescriptor {
+  return { value, writable: true, configurable: true };
+}
+
+/** A byte stream of one chunk, enqueued when first pulled. */
+function onceStream(bytes: Buffer): ReadableStream<Uint8Array> {
+  const source: UnderlyingByteSource = {
+    type: 'bytes',
+    pull(controller) {
+      if (bytes.length > 0) controller.enqueue(owned(bytes));
+      controller.close();
+    },
+  };
+  return new ReadableStream(source, { highWaterMark: 0 }) as ReadableStream<Uint8Array>;
+}
+
+/** `body` first asked for after a read: a stream already read to its end (the standard keeps the disturbed one). */
+function usedStream(): ReadableStream<Uint8Array> {
+  const stream = new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  void stream.getReader().read(); // disturbed, so bodyUsed stays true
+  return stream;
+}
+
+/** Reads a stream that `body` handed out (the Response constructor refuses one locked or disturbed). */
+async function readStream(stream: ReadableStream<Uint8Array>): Promise<Buffer> {
+  return Buffer.from(await new GlobalResponse(stream).arrayBuffer());
+}
 
 /**
  * warmpool's connection facts for a Response that fetch() returned (undefined for any other): which
@@ -162,20 +316,19 @@ export function toFetchResponse(
       origin: res.url,
     });
   }
-  let stream: ReadableStream<Uint8Array> | null = null;
+  const url = stripFragment(res.url);
+  const details = new Details(res, redirects);
+  let body: { bytes: Buffer | null; source: ResponseBody | null; signal: AbortSignal | null | undefined };
   if (method === 'HEAD' || isNullBodyStatus(status)) {
     res.body.dump().catch(() => {}); // no content by definition: release the lease now
+    body = { bytes: null, source: null, signal };
   } else {
-    stream = webStream(res.body, signal);
+    // A body that came whole with its head is taken now: its connection goes back to the pool at once.
+    const whole = res.body.takeWhole();
+    body =
+      whole !== null ? { bytes: whole, source: null, signal } : { bytes: null, source: res.body, signal };
   }
-  const url = stripFragment(res.url);
-  return new FetchResponse(
-    stream,
-    { status, statusText: res.statusText, headers: headerPairs(res.headers) },
-    url,
-    redirects > 0,
-    new Details(res, redirects),
-  );
+  return new FetchResponse(res, body, url, redirects > 0, details);
 }
 
 function stripFragment(url: string): string {
