@@ -3,8 +3,9 @@
 // is not met: compare a client's breakdown with the floor's (`floor`) in the same cell. --h2-server=node
 // profiles against the node:http2 server instead of the canned one.
 //
-//   clients: warmpool | undici | floor; for HTTP/1.1 also fetch (Node's) | warmpool-fetch |
-//            fetch-on-warmpool (Node's fetch on WarmpoolDispatcher) | node-http; for HTTP/2 also
+//   clients: warmpool | undici | floor; for HTTP/1.1 also fetch (undici's) | node-fetch (Node's own) |
+//            warmpool-fetch | fetch-on-warmpool (Node's fetch on WarmpoolDispatcher) | node-http;
+//            for HTTP/2 also
 //            floor-kept (the floor keeping each body as one buffer)
 //   e.g.     npm run bench:profile -- warmpool /64k 64
 //            npm run bench:profile -- floor /12 1 --h2
@@ -23,7 +24,7 @@ import { Session } from 'node:inspector/promises';
 import { exitUnlessFlagsValid } from './cli-flags.js';
 import { type ClientSpec, nodeHttp, rawSocket, undiciFetchSpec, undiciPool } from './clients.js';
 import { startH2Server, startServer } from './common.js';
-import { nodeFetchOnWarmpool, warmpoolFetch } from './fetch-clients.js';
+import { nodeFetch, nodeFetchOnWarmpool, warmpoolFetch } from './fetch-clients.js';
 import { rawHttp2, rawHttp2KeepingBody, undiciH2Pool } from './h2-clients.js';
 import { undiciDir, undiciVersion } from './undici.js';
 import { warmpoolClient, warmpoolH2Client } from './warmpool.js';
@@ -43,6 +44,7 @@ const H1: Record<string, ClientSpec> = {
   warmpool: warmpoolClient,
   undici: undiciPool,
   fetch: undiciFetchSpec,
+  'node-fetch': nodeFetch,
   'warmpool-fetch': warmpoolFetch,
   'fetch-on-warmpool': nodeFetchOnWarmpool,
   'node-http': nodeHttp,
