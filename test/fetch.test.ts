@@ -1177,3 +1177,37 @@ test(
     }
   },
 );
+
+test(
+  'fetch: arrayBuffer() of a response and of its clone are independent; an empty body gives a fresh ArrayBuffer each time',
+  { timeout: T },
+  async () => {
+    const sizes: Record<string, number> = { '/8k': 8 * 1024, '/12': 12, '/empty': 0, '/256k': 256 * 1024 };
+    const server = await startHttpServer((req, res) => void res.end(Buffer.alloc(sizes[req.url!] ?? 0, 'x')));
+    try {
+      await withAgent(async (agent) => {
+        for (const path of Object.keys(sizes)) {
+          const res = await fetch(`${server.url}${path}`, { agent });
+          const copy = res.clone();
+          const mine = await res.arrayBuffer();
+          new Uint8Array(mine).fill(0); // the caller owns what it was given
+          const theirs = new Uint8Array(await copy.arrayBuffer());
+          assert.equal(theirs.length, sizes[path], path);
+          assert.ok(
+            theirs.every((b) => b === 0x78),
+            `${path}: the clone's bytes were changed through the original's`,
+          );
+        }
+        // Transferring (detaching) one empty body's ArrayBuffer leaves the next response's intact.
+        const first = await (await fetch(`${server.url}/empty`, { agent })).arrayBuffer();
+        structuredClone(first, { transfer: [first] });
+        const second = await (await fetch(`${server.url}/empty`, { agent })).arrayBuffer();
+        assert.equal(second.byteLength, 0);
+        assert.notEqual(first, second);
+        assert.deepEqual(new Uint8Array(second), new Uint8Array(0));
+      });
+    } finally {
+      await server.close();
+    }
+  },
+);

@@ -84,6 +84,8 @@ class FetchResponse extends GlobalResponse {
   #stream: ReadableStream<Uint8Array> | null | undefined;
   /** Read without a stream (text(), json(), ...). */
   #used = false;
+  /** #bytes is also another response's (a clone's): a read must copy them. */
+  #bytesShared = false;
 
   constructor(
     res: { status: number; statusText: string; headers: IncomingHeaders },
@@ -179,14 +181,34 @@ class FetchResponse extends GlobalResponse {
       r.#details,
     );
     copy.#stream = stream;
+    if (bytes !== null) {
+      r.#bytesShared = true;
+      copy.#bytesShared = true;
+    }
     // A clone's Headers are a copy of the list, not the same object (changes made to one stay its own).
     if (r.#headers !== undefined) copy.#headers = new Headers(r.#headers);
     return copy;
   }
 
+  /**
+   * A body in a buffer that is the whole of its ArrayBuffer and nobody else's (a body of 4 KiB or
+   * more gathered into its own buffer, a socket read handed over whole, a stream read out) is given
+   * as that ArrayBuffer; anything else (a slice of a shared slab, bytes a clone shares) is copied.
+   */
   static async arrayBufferOf(r: FetchResponse): Promise<ArrayBuffer> {
+    const shared = r.#bytesShared;
     const bytes = await FetchResponse.take(r);
-    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    // Never the shared empty buffer: a caller may transfer (detach) what it is given.
+    if (
+      !shared &&
+      bytes.length > 0 &&
+      bytes.byteOffset === 0 &&
+      bytes.byteLength === bytes.buffer.byteLength
+    ) {
+      return bytes.buffer as ArrayBuffer;
+    }
+    // A typed-array copy is about twice as fast as ArrayBuffer.prototype.slice (Node 20-24).
+    return new Uint8Array(bytes).buffer;
   }
 
   static async textOf(r: FetchResponse): Promise<string> {
