@@ -37,17 +37,24 @@ export function writeInTurn(socket: Socket, data: Buffer | string): void {
 }
 
 function flushTurn(): void {
-  // Writes below cannot queue more (a write never calls back synchronously into a request's send),
-  // but a length read once would still be the safe loop.
-  for (let i = 0; i < queuedSockets.length; i++) {
+  // The turn closes before anything is written: should a write throw, the requests after it in
+  // this turn are still written, and the next turn starts clean (a flag left set would queue every
+  // later request of the process forever).
+  turnOpen = false;
+  const n = queuedSockets.length;
+  for (let i = 0; i < n; i++) {
     const socket = queuedSockets[i]!;
     // Closed or failed while its request waited (the caller aborted, the server hung up): the
     // connection's own close handling settles the request; there is nothing to send.
-    if (!socket.destroyed) write(socket, queuedData[i]!);
+    if (socket.destroyed) continue;
+    try {
+      write(socket, queuedData[i]!);
+    } catch (err) {
+      socket.destroy(err as Error); // its connection fails the request, as a failed write would have
+    }
   }
   queuedSockets.length = 0;
   queuedData.length = 0;
-  turnOpen = false;
 }
 
 function write(socket: Socket, data: Buffer | string): void {
