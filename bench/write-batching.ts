@@ -4,7 +4,8 @@
 // a client's JavaScript: fetch's objects, an SDK's middleware), then writes the next request:
 //   now    each request written as soon as it is made (what every client does);
 //   batch  all requests of a loop turn queued and written back to back in its check phase;
-//   first  the first of a turn written at once, the rest as in batch (what warmpool does).
+//   first  the first of a turn written at once, the rest as in batch;
+//   groups the first at once, the rest in groups of four or at the end of the turn (what warmpool does).
 // It prints, per mode, the median req/s and the client's kernel (system) CPU per request: on loopback
 // the writer's syscall does the receiver's work too, and wakes it when it sleeps. The more a client
 // thinks between writes, the more the server sleeps in between, and the more each write costs, unless
@@ -28,7 +29,7 @@ const connections = flag('c', 64);
 const rounds = flag('rounds', 5);
 const ROUND_MS = 1500;
 const HEAD = 'GET /12 HTTP/1.1\r\nhost: bench\r\n\r\n';
-type Mode = 'now' | 'batch' | 'first';
+type Mode = 'now' | 'batch' | 'first' | 'groups';
 
 /** One round of one mode: req/s and the process's system CPU µs per request. */
 async function round(port: number, mode: Mode): Promise<{ rps: number; sysUs: number }> {
@@ -44,10 +45,13 @@ async function round(port: number, mode: Mode): Promise<{ rps: number; sysUs: nu
   );
   const queued: net.Socket[] = [];
   let turnOpen = false;
-  const flush = (): void => {
+  const writeQueued = (): void => {
     for (const s of queued) s.write(HEAD, 'latin1');
     queued.length = 0;
+  };
+  const flush = (): void => {
     turnOpen = false;
+    writeQueued();
   };
   const send = (s: net.Socket): void => {
     if (mode === 'now') {
@@ -57,12 +61,13 @@ async function round(port: number, mode: Mode): Promise<{ rps: number; sysUs: nu
     if (!turnOpen) {
       turnOpen = true;
       setImmediate(flush);
-      if (mode === 'first') {
+      if (mode !== 'batch') {
         s.write(HEAD, 'latin1');
         return;
       }
     }
     queued.push(s);
+    if (mode === 'groups' && queued.length === 4) writeQueued();
   };
   let responses = 0;
   let stopping = false;
@@ -94,7 +99,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length
 
 const server = await startServer();
 const port = Number(new URL(server.origin).port);
-const modes: Mode[] = ['now', 'batch', 'first'];
+const modes: Mode[] = ['now', 'batch', 'first', 'groups'];
 const results = new Map<Mode, Array<{ rps: number; sysUs: number }>>(modes.map((m) => [m, []]));
 for (let r = 0; r < rounds; r++) {
   for (const mode of r % 2 === 0 ? modes : [...modes].reverse())
