@@ -345,7 +345,7 @@ export function toFetchResponse(
     res.body.dump().catch(() => {}); // no content by definition: release the lease now
     body = { bytes: null, source: null, signal };
   } else {
-    // A body that came whole with its head is taken now: its connection goes back to the pool at once.
+    // A body that came whole with its head is taken now, as bytes: reading it needs no stream.
     const whole = res.body.takeWhole();
     body =
       whole !== null ? { bytes: whole, source: null, signal } : { bytes: null, source: res.body, signal };
