@@ -27,6 +27,16 @@ const flag = (name: string, fallback: number): number =>
 const think = flag('think', 50);
 const connections = flag('c', 64);
 const rounds = flag('rounds', 5);
+if (
+  !(think >= 0) ||
+  !Number.isInteger(connections) ||
+  connections < 1 ||
+  !Number.isInteger(rounds) ||
+  rounds < 1
+) {
+  console.error(USAGE);
+  process.exit(2);
+}
 const ROUND_MS = 1500;
 const HEAD = 'GET /12 HTTP/1.1\r\nhost: bench\r\n\r\n';
 type Mode = 'now' | 'batch' | 'first' | 'groups';
