@@ -285,3 +285,157 @@ describe("with node's buffer pool at 64 KiB (its default since Node 24.22), kept
     await streamedInSmallPiecesPinsNothing();
   });
 });
+
+/**
+ * A sink that pauses after every `pauseEvery`-th chunk (by returning false) and resumes a loop turn
+ * later; it records whether anything arrived while it was paused or after its end.
+ */
+function pausingSink(res: Response, pauseEvery: number) {
+  const chunks: Buffer[] = [];
+  let paused = false;
+  let arrivedWhilePaused = 0;
+  let ended = false;
+  let arrivedAfterEnd = 0;
+  const done = new Promise<Buffer>((resolve, reject) => {
+    res.body.sinkTo({
+      onChunk(chunk) {
+        if (paused) arrivedWhilePaused++;
+        if (ended) arrivedAfterEnd++;
+        chunks.push(chunk);
+        if (chunks.length % pauseEvery !== 0) return true;
+        paused = true;
+        setImmediate(() => {
+          paused = false;
+          res.body.resumeSink();
+        });
+        return false;
+      },
+      onEnd() {
+        if (paused) arrivedWhilePaused++;
+        ended = true;
+        resolve(Buffer.concat(chunks));
+      },
+      onError: reject,
+    });
+  });
+  return { done, chunks, counts: () => ({ arrivedWhilePaused, arrivedAfterEnd }) };
+}
+
+describe('sinkTo(): the body straight from the connection to one reader (WarmpoolDispatcher)', () => {
+  for (const framing of ['length', 'chunked']) {
+    for (const size of [0, 12, 64 * 1024, 1024 * 1024 + 1, 3 * 1024 * 1024]) {
+      it(`${size} bytes, ${framing}: a sink that pauses every other chunk gets them all in order, none while paused, then the end`, async () => {
+        const res = await get(size, framing);
+        const sink = pausingSink(res, 2);
+        assert.deepEqual(await sink.done, pattern(size));
+        assert.deepEqual(sink.counts(), { arrivedWhilePaused: 0, arrivedAfterEnd: 0 });
+        const again = await get(12, 'length');
+        await again.body.dump();
+        assert.equal(again.connection.reused, true, 'the connection went back to the pool');
+      });
+    }
+  }
+
+  it('chunks a sink keeps, from bodies on several connections read at once, come out intact', async () => {
+    // The shared scratch read buffer again: a sink keeps what it is given, so what it is given must
+    // not be a view the next read overwrites.
+    const slow = await startTrickleServer(1500, (url) =>
+      pattern(40 * 1024).subarray(Number(url.searchParams.get('seed'))),
+    );
+    const a = new Agent();
+    try {
+      const c = new Client({ agent: a, baseUrl: slow.url });
+      const bodies = await Promise.all(
+        [1, 2, 3, 4].map(async (seed) => {
+          const res = await c.request(`/?seed=${seed}`);
+          return { seed, bytes: await pausingSink(res, 3).done };
+        }),
+      );
+      for (const { seed, bytes } of bodies)
+        assert.deepEqual(bytes, pattern(40 * 1024).subarray(seed), `seed ${seed}`);
+    } finally {
+      await a.close();
+      await slow.close();
+    }
+  });
+
+  it('a paused sink holds the socket: the server cannot finish writing until the sink resumes', async () => {
+    const size = 8 * 1024 * 1024;
+    let finished = false;
+    const big = await startHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-length': size });
+      res.end(pattern(size), () => {
+        finished = true;
+      });
+    });
+    const a = new Agent();
+    try {
+      const res = await new Client({ agent: a, baseUrl: big.url }).request('/');
+      let received = 0;
+      let resume: (() => void) | null = null;
+      const done = new Promise<void>((resolve, reject) =>
+        res.body.sinkTo({
+          onChunk(chunk) {
+            received += chunk.length;
+            if (resume !== null) return true;
+            resume = () => res.body.resumeSink();
+            return false;
+          },
+          onEnd: () => resolve(),
+          onError: reject,
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(resume !== null, 'the sink got its first chunk');
+      assert.equal(finished, false, 'the server finished writing although the sink was paused');
+      assert.ok(received < size, `${received} bytes arrived while paused`);
+      (resume as () => void)();
+      await done;
+      assert.equal(received, size);
+    } finally {
+      await a.close();
+      await big.close();
+    }
+  });
+
+  it('a connection cut mid-body: onError once, no onEnd', async () => {
+    const cut = await startHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-length': 100_000 });
+      res.write(pattern(30_000));
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const a = new Agent();
+    try {
+      const res = await new Client({ agent: a, baseUrl: cut.url }).request('/');
+      const events: string[] = [];
+      let bytes = 0;
+      await new Promise<void>((resolve) => {
+        res.body.sinkTo({
+          onChunk(chunk) {
+            bytes += chunk.length;
+            return true;
+          },
+          onEnd: () => events.push('end'),
+          onError: (err) => {
+            events.push(`error ${(err as { code?: string }).code}`);
+            setTimeout(resolve, 50); // anything after the error would be seen by now
+          },
+        });
+      });
+      assert.equal(events.length, 1, events.join(', '));
+      assert.match(events[0]!, /^error WARMPOOL_/);
+      assert.equal(bytes, 30_000);
+    } finally {
+      await a.close();
+      await cut.close();
+    }
+  });
+
+  it('sinkTo() on a body already read fails with WARMPOOL_BODY_USED', async () => {
+    const res = await get(12, 'length');
+    await res.body.bytes();
+    assert.throws(() => res.body.sinkTo({ onChunk: () => true, onEnd() {}, onError() {} }), {
+      code: 'WARMPOOL_BODY_USED',
+    });
+  });
+});

@@ -18,7 +18,7 @@ import { AbortedError, AgentClosedError, InvalidArgumentError, UnsupportedError 
 import type { IncomingHeaders, OutgoingHeaders } from '../headers.js';
 import { type Agent, getGlobalAgent } from '../pool/agent.js';
 import type { RequestBody } from '../request/body.js';
-import type { ResponseBody } from '../response/body.js';
+import type { BodySink, ResponseBody } from '../response/body.js';
 import type { Response } from '../response/response.js';
 
 /** The options of undici's `dispatch(options, handler)` that warmpool reads. */
@@ -284,7 +284,7 @@ class Dispatch implements DispatchController {
   pause(): void {
     if (this.#paused || this.ended) return;
     this.#paused = true;
-    this.#body?.pause();
+    this.#body?.pauseSink();
   }
 
   resume(): void {
@@ -292,10 +292,10 @@ class Dispatch implements DispatchController {
     this.#paused = false;
     if (this.#endOnResume) {
       this.#endOnResume = false;
-      this.onEnd(this.#trailers);
+      this.deliverEnd(this.#trailers);
       return;
     }
-    this.#body?.resume();
+    this.#body?.resumeSink();
   }
 
   /** Ends the request now: the warmpool request is aborted (its connection closed if mid-body). */
@@ -377,19 +377,18 @@ class Dispatch implements DispatchController {
     const whole = this.#paused ? null : body.takeWhole();
     if (whole !== null) {
       this.#body = null;
-      if (whole.length > 0) this.onData(whole);
+      if (whole.length > 0) this.deliverData(whole);
       if (this.ended) return;
       if (this.#paused) {
         // As undici: a handler that asked for a pause gets its onComplete only after resume().
         this.#endOnResume = true;
         this.#trailers = body.trailers;
-      } else this.onEnd(body.trailers);
+      } else this.deliverEnd(body.trailers);
       return;
     }
-    if (this.#paused) body.pause(); // a 'data' listener on a paused stream does not start it
-    body.on('data', (chunk: Buffer) => this.onData(chunk));
-    body.on('end', () => this.onEnd(body.trailers));
-    body.on('error', (err: Error) => this.fail(err));
+    // The rest comes straight from the connection, as undici's own dispatchers deliver it: each
+    // chunk in the socket read that brought it, no Readable (and its ticks) in between.
+    body.sinkTo(new HandlerSink(this), this.#paused);
   }
 
   onInformation(status: number, statusText: string, headers: IncomingHeaders): void {
@@ -404,7 +403,8 @@ class Dispatch implements DispatchController {
     }
   }
 
-  private onData(chunk: Buffer): void {
+  /** @internal The next chunk of the body to the handler (onData / onResponseData). */
+  deliverData(chunk: Buffer): void {
     if (this.ended) return;
     try {
       if (this.#controllerStyle) this.#handler.onResponseData?.(this, chunk);
@@ -414,7 +414,8 @@ class Dispatch implements DispatchController {
     }
   }
 
-  private onEnd(trailers: IncomingHeaders | undefined): void {
+  /** @internal The body's end to the handler (onComplete / onResponseEnd). */
+  deliverEnd(trailers: IncomingHeaders | undefined): void {
     if (this.ended) return;
     this.ended = true;
     this.#body = null;
@@ -444,6 +445,31 @@ class Dispatch implements DispatchController {
     const h = this.#handler;
     if (this.#controllerStyle) h.onResponseError?.(this, err as Error);
     else h.onError?.(err as Error);
+  }
+}
+
+/**
+ * Where a streamed body goes: the handler, through its Dispatch. A class of its own so the
+ * controller handlers get (the Dispatch) does not carry the body's callbacks.
+ */
+class HandlerSink implements BodySink {
+  readonly #d: Dispatch;
+
+  constructor(d: Dispatch) {
+    this.#d = d;
+  }
+
+  onChunk(chunk: Buffer): boolean {
+    this.#d.deliverData(chunk);
+    return !this.#d.paused;
+  }
+
+  onEnd(trailers: IncomingHeaders | undefined): void {
+    this.#d.deliverEnd(trailers);
+  }
+
+  onError(err: Error): void {
+    this.#d.fail(err);
   }
 }
 

@@ -381,7 +381,7 @@ function webStream(body: ResponseBody, signal: AbortSignal | null | undefined): 
     type: 'bytes',
     pull(controller) {
       if (listening) {
-        body.resume();
+        body.resumeSink();
         return;
       }
       const whole = body.takeWhole();
@@ -391,18 +391,22 @@ function webStream(body: ResponseBody, signal: AbortSignal | null | undefined): 
         return;
       }
       listening = true;
-      body.on('data', (chunk: Buffer) => {
-        controller.enqueue(owned(chunk));
-        if ((controller.desiredSize ?? 0) <= 0) body.pause();
+      // Chunks come straight from the connection (no Readable in between); the socket pauses
+      // whenever the stream has no read waiting.
+      body.sinkTo({
+        onChunk(chunk) {
+          controller.enqueue(owned(chunk));
+          return (controller.desiredSize ?? 0) > 0;
+        },
+        onEnd() {
+          controller.close();
+          // A BYOB reader waiting on an empty read must be told the stream ended.
+          controller.byobRequest?.respond(0);
+        },
+        onError(err) {
+          controller.error(signal?.aborted ? signal.reason : new TypeError('terminated', { cause: err }));
+        },
       });
-      body.on('end', () => {
-        controller.close();
-        // A BYOB reader waiting on an empty read must be told the stream ended.
-        controller.byobRequest?.respond(0);
-      });
-      body.on('error', (err) =>
-        controller.error(signal?.aborted ? signal.reason : new TypeError('terminated', { cause: err })),
-      );
     },
     cancel() {
       body.destroy();

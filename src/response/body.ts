@@ -12,6 +12,19 @@ export interface BodySource {
   abandonBody(body: ResponseBody, err: Error): void;
 }
 
+/**
+ * A reader that takes the body's chunks straight from the connection (sinkTo()), as undici's
+ * dispatcher handlers do: no Readable in between.
+ */
+export interface BodySink {
+  /** A chunk the sink may keep. False: send no more until resumeSink(). */
+  onChunk(chunk: Buffer): boolean;
+  /** The body ended as its framing said (only while not paused: a paused sink gets it on resume). */
+  onEnd(trailers: IncomingHeaders | undefined): void;
+  /** The connection failed mid-body. Not called after the body was destroyed. */
+  onError(err: Error): void;
+}
+
 const DUMP_LIMIT_DEFAULT = 1024 * 1024;
 /** Bodies of a known length up to this size are gathered straight into one buffer of that size. */
 const GATHER_LIMIT = 1024 * 1024;
@@ -71,8 +84,14 @@ export class ResponseBody extends Readable {
   private readonly expectedLength: number;
   /** Somebody reads the body as a stream: chunks go through push() from now on. */
   private streaming = false;
-  /** A whole-body reader (text/bytes/dump) has taken, or is taking, the body. */
+  /** A whole-body reader (text/bytes/dump) or a sink has taken, or is taking, the body. */
   private consumed = false;
+  /** The reader chunks go to directly (sinkTo()), instead of the Readable. */
+  private sink: BodySink | null = null;
+  /** The sink asked for no more (its onChunk returned false, or pauseSink()): chunks wait in `held`. */
+  private sinkPaused = false;
+  /** flushSink() is running: a resumeSink() from inside one of its calls only clears the pause. */
+  private flushing = false;
   private discarding = false;
   private discardLimit = 0;
   private settle: ((value: Buffer | null) => void) | null = null;
@@ -96,6 +115,7 @@ export class ResponseBody extends Readable {
    */
   pushChunk(chunk: Buffer, volatile = false): boolean {
     if (this.streaming) return this.push(volatile ? copyKept(chunk) : chunk);
+    if (this.sink !== null) return this.sinkChunk(volatile ? copyKept(chunk) : chunk);
     if (this.discarding) {
       this.heldBytes += chunk.length;
       if (this.heldBytes > this.discardLimit) {
@@ -133,6 +153,7 @@ export class ResponseBody extends Readable {
       expected > 0 &&
       !this.streaming &&
       !this.discarding &&
+      this.sink === null &&
       this.held.length === 0 &&
       this.heldBytes + n <= expected
     ) {
@@ -151,6 +172,8 @@ export class ResponseBody extends Readable {
     this.source = null;
     if (this.streaming) {
       this.push(null);
+    } else if (this.sink !== null) {
+      if (!this.sinkPaused && this.held.length === 0) this.endSink();
     } else if (this.settle !== null) {
       const settle = this.settle;
       this.settle = null;
@@ -163,6 +186,14 @@ export class ResponseBody extends Readable {
   failFromSource(err: Error): void {
     this.source = null;
     this.failure = err;
+    const sink = this.sink;
+    if (sink !== null) {
+      this.sink = null;
+      this.held = [];
+      this.heldBytes = 0;
+      if (!this.destroyed) sink.onError(err);
+      return;
+    }
     if (this.fail !== null) {
       const fail = this.fail;
       this.settle = null;
@@ -190,7 +221,7 @@ export class ResponseBody extends Readable {
    * own when it will be kept (ReadRoute).
    */
   get keepsChunks(): boolean {
-    if (this.streaming) return true;
+    if (this.streaming || this.sink !== null) return true;
     if (this.discarding) return false;
     return !(this.expectedLength > 0 && this.held.length === 0);
   }
@@ -204,6 +235,84 @@ export class ResponseBody extends Readable {
     if (!this.received || this.streaming || this.consumed || this.failure !== null) return null;
     this.consumed = true;
     return this.takeHeld() ?? Buffer.alloc(0);
+  }
+
+  /**
+   * @internal
+   * Hands the body to `sink` from now on: what has arrived goes to it now (unless `paused`), each
+   * later chunk as the connection reads it, then its end. Backpressure is by onChunk's return value
+   * and pauseSink()/resumeSink(); destroy() stops it (and closes the connection if mid-body). For a
+   * reader that turns chunks into its own stream (undici's handlers): the Readable's buffering, its
+   * 'data' events and the ticks they wait for would be paid twice.
+   */
+  sinkTo(sink: BodySink, paused = false): void {
+    if (this.streaming || this.consumed) {
+      throw new WarmpoolError('WARMPOOL_BODY_USED', 'the response body was already read');
+    }
+    this.consumed = true;
+    this.sink = sink;
+    this.sinkPaused = paused;
+    if (this.failure !== null) {
+      this.failFromSource(this.failure);
+      return;
+    }
+    const held = this.takeHeldChunks();
+    this.held = held;
+    for (let i = 0; i < held.length; i++) this.heldBytes += held[i]!.length;
+    this.flushSink();
+  }
+
+  /** @internal The sink wants no more for now: chunks wait (and the socket pauses) until resumeSink(). */
+  pauseSink(): void {
+    this.sinkPaused = true;
+  }
+
+  /** @internal The sink wants more: what waited goes to it, then the connection reads again. */
+  resumeSink(): void {
+    if (!this.sinkPaused) return;
+    this.sinkPaused = false;
+    if (!this.flushing) this.flushSink();
+  }
+
+  private sinkChunk(chunk: Buffer): boolean {
+    if (this.sinkPaused || this.held.length > 0 || this.destroyed) {
+      this.held.push(chunk);
+      this.heldBytes += chunk.length;
+      return false;
+    }
+    if (!this.sink!.onChunk(chunk)) this.sinkPaused = true;
+    return !this.sinkPaused;
+  }
+
+  /** Hands the sink what waited, in order, until it pauses; then the end, or more from the socket. */
+  private flushSink(): void {
+    this.flushing = true;
+    try {
+      const held = this.held;
+      let i = 0;
+      while (i < held.length && !this.sinkPaused && this.sink !== null && !this.destroyed) {
+        const chunk = held[i++]!;
+        this.heldBytes -= chunk.length;
+        if (!this.sink.onChunk(chunk)) this.sinkPaused = true;
+      }
+      held.splice(0, i);
+    } finally {
+      this.flushing = false;
+    }
+    if (this.sinkPaused || this.sink === null || this.destroyed) return;
+    // The sink may have paused and resumed inside its own call: anything held is its again.
+    if (this.held.length > 0) {
+      this.flushSink();
+      return;
+    }
+    if (this.received) this.endSink();
+    else this.source?.resumeBody();
+  }
+
+  private endSink(): void {
+    const sink = this.sink!;
+    this.sink = null;
+    sink.onEnd(this.trailers);
   }
 
   /** True once the connection has delivered the whole body. */
@@ -235,6 +344,7 @@ export class ResponseBody extends Readable {
     }
     this.held = [];
     this.gathered = null;
+    this.sink = null;
     callback(err);
   }
 
