@@ -7,8 +7,13 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Agent, Client, type Response } from '../src/index.js';
 import { type TestHttpServer, startHttpServer } from './helpers/http-server.js';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
 
 /** Deterministic bytes, so a misplaced or missing chunk changes the content, not only the length. */
 function pattern(size: number): Buffer {
@@ -206,6 +211,44 @@ describe('read buffers of bodies that keep their chunks', () => {
     // The body is read as a stream, so the connection reads into buffers of its own; a short read
     // must be copied out at its size rather than handed over with the 64 KiB buffer around it.
     await streamedInSmallPiecesPinsNothing(); // chunked: no length to gather by, chunks kept as they come
+  });
+
+  it('connections idle in the pool after streamed bodies hold no read buffer of their own', async () => {
+    // Each body ends with a short read into the connection's own buffer, which is kept for the next
+    // read while the body lasts; once it has ended, the connection goes back to the shared buffer
+    // and lets its own go: 32 idle connections would otherwise hold 64 KiB each.
+    const n = 32;
+    const srv = await startHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write(pattern(40 * 1024));
+      setTimeout(() => res.end(pattern(10)), 30);
+    });
+    const a = new Agent({ maxConnectionsPerOrigin: n });
+    try {
+      const c = new Client({ agent: a, baseUrl: srv.url });
+      await c.request('/').then((r) => r.body.dump()); // the shared buffer and the first connection
+      const external = () => {
+        for (let i = 0; i < 3; i++) gc();
+        return process.memoryUsage().arrayBuffers;
+      };
+      const before = external();
+      await Promise.all(
+        Array.from({ length: n }, async () => {
+          const res = await c.request('/');
+          for await (const _ of res.body);
+        }),
+      );
+      assert.equal(a.originStats(srv.url)?.idle, n, 'every connection idle in the pool');
+      await new Promise((r) => setTimeout(r, 20));
+      const held = external() - before;
+      assert.ok(
+        held < (n * 64 * 1024) / 4,
+        `${n} idle connections hold ${(held / 1024).toFixed(0)} KiB of buffers`,
+      );
+    } finally {
+      await a.close();
+      await srv.close();
+    }
   });
 });
 

@@ -840,3 +840,48 @@ test(
     }
   },
 );
+
+test(
+  'a large body through WarmpoolDispatcher reaches the handler in the buffers the socket read into: from the second response on a connection, its first chunk is a view of the read that brought the head',
+  { timeout: T },
+  async () => {
+    const size = 200 * 1024;
+    const body = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) body[i] = (i * 7 + (i >> 9)) & 0xff;
+    // writeHead + end(body): node sends the head and the body in one write, so the first read brings both.
+    const srv = await startHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-length': size });
+      res.end(body);
+    });
+    const agent = new Agent({ maxConnectionsPerOrigin: 1 });
+    const dispatcher = new WarmpoolDispatcher({ agent });
+    try {
+      for (let n = 1; n <= 3; n++) {
+        const chunks: Buffer[] = [];
+        await new Promise<void>((resolve, reject) => {
+          dispatcher.dispatch(
+            { origin: srv.url, path: `/${n}`, method: 'GET' },
+            {
+              onData: (chunk) => void chunks.push(chunk),
+              onComplete: () => resolve(),
+              onError: reject,
+            },
+          );
+        });
+        assert.deepEqual(Buffer.concat(chunks), body, `response ${n}`);
+        if (n === 1) continue; // the first read of a new connection goes to the shared buffer
+        const first = chunks[0]!;
+        const before = Buffer.from(first.buffer, 0, first.byteOffset).toString('latin1');
+        assert.match(
+          before,
+          /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n$/,
+          `response ${n}: the first chunk is a copy`,
+        );
+      }
+      assert.equal(stats(agent, srv.url).created, 1);
+    } finally {
+      await agent.destroy();
+      await srv.close();
+    }
+  },
+);

@@ -515,6 +515,9 @@ function requestInit(o: DispatchOptions, d: Dispatch): RequestInit {
     headers,
     body: body.body,
     signal: d.controller.signal,
+    // undici's handlers keep (or copy) each chunk themselves: no gathering on the way, and reads go
+    // into buffers that are handed over, as with undici's own dispatchers.
+    bodyAsChunks: true,
     onInformation: (info) => d.onInformation(info.status, info.statusText, info.headers),
   };
   if (o.headersTimeout != null) init.headersTimeout = o.headersTimeout;

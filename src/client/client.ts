@@ -69,6 +69,13 @@ export interface RequestInit {
   /** Bytes the body stream buffers before the socket is paused. Default 64 KiB. */
   highWaterMark?: number;
   /**
+   * @internal
+   * The body will be read chunk by chunk by a reader that keeps the chunks (WarmpoolDispatcher: undici's
+   * handlers): it is not gathered into one buffer, and the socket reads into buffers handed over as
+   * they are, as node's own reads are. Without it a large body is copied once more on its way.
+   */
+  bodyAsChunks?: boolean;
+  /**
    * Follow up to this many redirects (301, 302, 303, 307, 308), then fail with RedirectError.
    * Default 0: a redirect is handed back as it came. See docs for the rules (method, body, headers).
    */
@@ -129,6 +136,7 @@ const exchangeInit: ExchangeInit = {
   headersTimeout: 0,
   bodyTimeout: 0,
   highWaterMark: 0,
+  bodyAsChunks: false,
   signal: undefined,
   onInformation: undefined,
   attempt: 1,
@@ -441,6 +449,7 @@ export class Client {
       fields.headersTimeout = headersTimeout;
       fields.bodyTimeout = bodyTimeout;
       fields.highWaterMark = init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+      fields.bodyAsChunks = init.bodyAsChunks === true;
       fields.signal = signal;
       fields.onInformation = init.onInformation;
       fields.attempt = attempt;

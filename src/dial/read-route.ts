@@ -23,8 +23,11 @@ import type { NetConnectOpts, Socket } from 'node:net';
 
 /** The size of every read buffer: node's own. */
 const READ_SIZE = 64 * 1024;
-/** A read into an owned buffer shorter than this is copied out, and the buffer kept for the next. */
-const HAND_OVER_MIN = READ_SIZE / 2;
+/**
+ * A read into an owned buffer shorter than this is copied out, and the buffer kept for the next;
+ * one this long is handed over whole.
+ */
+export const HAND_OVER_MIN = READ_SIZE / 2;
 
 let scratch: Buffer | undefined;
 
@@ -71,7 +74,12 @@ export class ReadRoute {
   }
 
   private nextBuffer(): Buffer {
-    if (this.sink === null || !this.sink.keepsNextRead()) return scratchBuffer();
+    if (this.sink === null || !this.sink.keepsNextRead()) {
+      // Back to the shared buffer: a buffer of its own kept for reuse after a short read would
+      // otherwise stay with the connection, 64 KiB for each one idle in the pool.
+      this.owned = null;
+      return scratchBuffer();
+    }
     this.owned ??= Buffer.allocUnsafe(READ_SIZE);
     return this.owned;
   }

@@ -79,6 +79,8 @@ export interface ExchangeInit {
   headersTimeout: number;
   bodyTimeout: number;
   highWaterMark: number;
+  /** The body goes to a reader that keeps its chunks: not gathered (see RequestInit.bodyAsChunks). */
+  bodyAsChunks: boolean;
   signal: AbortSignal | undefined;
   onInformation: ((info: InformationalResponse) => void) | undefined;
   /** Which attempt of the Client's retry policy this is (1 = the first; absent: 1). */
@@ -110,6 +112,7 @@ export class Exchange implements SignalWatcher {
   readonly headersTimeout: number;
   readonly bodyTimeout: number;
   readonly highWaterMark: number;
+  readonly bodyAsChunks: boolean;
   readonly signal: AbortSignal | undefined;
   readonly onInformation: ((info: InformationalResponse) => void) | undefined;
   /** The body waits for 100 Continue, a final response, or continueTimeout (RFC 9110 §10.1.1). */
@@ -177,6 +180,7 @@ export class Exchange implements SignalWatcher {
     this.headersTimeout = init.headersTimeout;
     this.bodyTimeout = init.bodyTimeout;
     this.highWaterMark = init.highWaterMark;
+    this.bodyAsChunks = init.bodyAsChunks;
     this.signal = init.signal;
     this.onInformation = init.onInformation;
     this.attempt = init.attempt ?? 1;
@@ -239,7 +243,8 @@ export class Exchange implements SignalWatcher {
     bodyLength = -1,
   ): ResponseBody {
     this.moveTo(EX_STREAMING, this.abortTarget, this._connection);
-    const body = new ResponseBody(source, this.highWaterMark, bodyLength);
+    // A body whose reader keeps its chunks is not gathered: they go to it as they were read.
+    const body = new ResponseBody(source, this.highWaterMark, this.bodyAsChunks ? -1 : bodyLength);
     const timings: Timings = { queuedMs: this.dispatchedAt - this.queuedAt, ttfbMs: now - this.dispatchedAt };
     if (this.dnsMs !== undefined) timings.dnsMs = this.dnsMs;
     if (this.connectMs !== undefined) timings.connectMs = this.connectMs;

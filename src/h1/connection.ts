@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Clock } from '../clock.js';
-import type { ReadRoute, ReadSink } from '../dial/read-route.js';
+import { HAND_OVER_MIN, type ReadRoute, type ReadSink } from '../dial/read-route.js';
 import { BodyTimeoutError, HeadersTimeoutError, SocketClosedError, WarmpoolError } from '../errors.js';
 import type { CloseReason, ConnectionOwner, PoolConnection } from '../exchange/connection.js';
 import { EX_SENT, type Exchange, type ExchangeAbortTarget } from '../exchange/exchange.js';
@@ -77,6 +77,16 @@ export class H1Connection
   private reusable = true;
   /** Set by onComplete inside parser.execute(); handled once execute() has returned. */
   private completed = false;
+  /** This exchange's body goes to a reader that keeps its chunks, and one of its reads was large. */
+  private largeKeptRead = false;
+  /**
+   * The last response on this connection was a large body read as chunks (WarmpoolDispatcher under
+   * fetch, a download): the next is likely the same, so the read that brings its head goes into a
+   * buffer of its own already (keepsNextRead) and its body is not copied out of the scratch buffer.
+   * The price: while idle, such a connection holds one 64 KiB read buffer (one that served small
+   * responses holds none).
+   */
+  private expectKeptReads = false;
   private trailers: IncomingHeaders | undefined = undefined;
   /** A streamed request body is still being written (StreamBodyHost). */
   sendingBody = false;
@@ -224,11 +234,13 @@ export class H1Connection
   /** Bytes from the socket: from the ReadRoute, or a 'data' event (TLS: never volatile). */
   onSocketRead(data: Buffer, volatile: boolean): void {
     this.readVolatile = volatile;
-    if (this.ex === null) {
+    const ex = this.ex;
+    if (ex === null) {
       // Bytes nobody asked for: the connection's state is unknown, so it is never reused.
       this.shutdown('not-reusable');
       return;
     }
+    if (ex.bodyAsChunks && data.length >= HAND_OVER_MIN) this.largeKeptRead = true;
     let consumed: number;
     this.activityNoted = false;
     try {
@@ -259,11 +271,16 @@ export class H1Connection
 
   /**
    * ReadRoute asks after each read: a body that keeps its chunks gets reads of its own. A paused
-   * body (held weakly) is asked too: the read after its resume is the next one.
+   * body (held weakly) is asked too: the read after its resume is the next one. With no body, the
+   * read that will bring the next head (and usually the first of its body): one of its own for an
+   * exchange whose reader keeps chunks, or after a large response to one (expectKeptReads).
    */
   keepsNextRead(): boolean {
     const body = this.body ?? this.weakBody?.deref();
-    return body?.keepsChunks === true;
+    if (body !== undefined && body !== null) return body.keepsChunks;
+    // Between the head and the body, or before the head: the buffer for the read that brings it.
+    const ex = this.ex;
+    return ex !== null ? ex.bodyAsChunks : this.expectKeptReads;
   }
 
   onInformation(head: ResponseHead): void {
@@ -339,6 +356,8 @@ export class H1Connection
   /** The response was framed and received whole: settle the body and release the lease. */
   private completeExchange(): void {
     const ex = this.ex!;
+    this.expectKeptReads = this.largeKeptRead;
+    this.largeKeptRead = false;
     const body = this.body;
     this.ex = null;
     this.body = null;

@@ -228,6 +228,7 @@ export function makeExchange(init: Partial<ExchangeInit> = {}): Exchange {
     headersTimeout: 0,
     bodyTimeout: 0,
     highWaterMark: 1024,
+    bodyAsChunks: false,
     signal: undefined,
     onInformation: undefined,
     ...init,
