@@ -161,8 +161,8 @@ export function fetchTargetsTable(rows: Table['rows']): Table | undefined {
     note:
       "warmpool fetch: 2.5x Node's fetch at C=16, 2x at C=1 and C=64 (the issue asks it of Node 24). " +
       "Node's fetch on WarmpoolDispatcher: no slower than on Node's own dispatcher (>= 1; 'within the " +
-      "spread' when it is short by less than the larger ±% of the two rows). \"floor\": the raw-socket " +
-      "floor, where it ran (it is not a fetch row: --only=fetch leaves it out).",
+      'spread\' when it is short by less than the larger ±% of the two rows). "floor": the raw-socket ' +
+      'floor, where it ran (it is not a fetch row: --only=fetch leaves it out).',
     columns: [
       'body',
       'C',

@@ -25,6 +25,15 @@ export interface BodySink {
   onError(err: Error): void;
 }
 
+/** A sink and where its flow stands: made by sinkTo(), so every other body carries one null field. */
+interface SinkFlow {
+  readonly to: BodySink;
+  /** It asked for no more (onChunk returned false, or pauseSink()): chunks wait in `held`. */
+  paused: boolean;
+  /** flushSink() is running: a resumeSink() from inside one of its calls only clears the pause. */
+  flushing: boolean;
+}
+
 const DUMP_LIMIT_DEFAULT = 1024 * 1024;
 /** Bodies of a known length up to this size are gathered straight into one buffer of that size. */
 const GATHER_LIMIT = 1024 * 1024;
@@ -86,12 +95,8 @@ export class ResponseBody extends Readable {
   private streaming = false;
   /** A whole-body reader (text/bytes/dump) or a sink has taken, or is taking, the body. */
   private consumed = false;
-  /** The reader chunks go to directly (sinkTo()), instead of the Readable. */
-  private sink: BodySink | null = null;
-  /** The sink asked for no more (its onChunk returned false, or pauseSink()): chunks wait in `held`. */
-  private sinkPaused = false;
-  /** flushSink() is running: a resumeSink() from inside one of its calls only clears the pause. */
-  private flushing = false;
+  /** The reader chunks go to directly (sinkTo()), instead of the Readable; null once it has ended. */
+  private sink: SinkFlow | null = null;
   private discarding = false;
   private discardLimit = 0;
   private settle: ((value: Buffer | null) => void) | null = null;
@@ -115,7 +120,7 @@ export class ResponseBody extends Readable {
    */
   pushChunk(chunk: Buffer, volatile = false): boolean {
     if (this.streaming) return this.push(volatile ? copyKept(chunk) : chunk);
-    if (this.sink !== null) return this.sinkChunk(volatile ? copyKept(chunk) : chunk);
+    if (this.sink !== null) return this.sinkChunk(this.sink, volatile ? copyKept(chunk) : chunk);
     if (this.discarding) {
       this.heldBytes += chunk.length;
       if (this.heldBytes > this.discardLimit) {
@@ -173,7 +178,7 @@ export class ResponseBody extends Readable {
     if (this.streaming) {
       this.push(null);
     } else if (this.sink !== null) {
-      if (!this.sinkPaused && this.held.length === 0) this.endSink();
+      if (!this.sink.paused && this.held.length === 0) this.endSink();
     } else if (this.settle !== null) {
       const settle = this.settle;
       this.settle = null;
@@ -191,7 +196,7 @@ export class ResponseBody extends Readable {
       this.sink = null;
       this.held = [];
       this.heldBytes = 0;
-      if (!this.destroyed) sink.onError(err);
+      if (!this.destroyed) sink.to.onError(err);
       return;
     }
     if (this.fail !== null) {
@@ -250,8 +255,7 @@ export class ResponseBody extends Readable {
       throw new WarmpoolError('WARMPOOL_BODY_USED', 'the response body was already read');
     }
     this.consumed = true;
-    this.sink = sink;
-    this.sinkPaused = paused;
+    this.sink = { to: sink, paused, flushing: false };
     if (this.failure !== null) {
       this.failFromSource(this.failure);
       return;
@@ -264,42 +268,45 @@ export class ResponseBody extends Readable {
 
   /** @internal The sink wants no more for now: chunks wait (and the socket pauses) until resumeSink(). */
   pauseSink(): void {
-    this.sinkPaused = true;
+    if (this.sink !== null) this.sink.paused = true;
   }
 
   /** @internal The sink wants more: what waited goes to it, then the connection reads again. */
   resumeSink(): void {
-    if (!this.sinkPaused) return;
-    this.sinkPaused = false;
-    if (!this.flushing) this.flushSink();
+    const flow = this.sink;
+    if (flow === null || !flow.paused) return;
+    flow.paused = false;
+    if (!flow.flushing) this.flushSink();
   }
 
-  private sinkChunk(chunk: Buffer): boolean {
-    if (this.sinkPaused || this.held.length > 0 || this.destroyed) {
+  private sinkChunk(flow: SinkFlow, chunk: Buffer): boolean {
+    if (flow.paused || this.held.length > 0 || this.destroyed) {
       this.held.push(chunk);
       this.heldBytes += chunk.length;
       return false;
     }
-    if (!this.sink!.onChunk(chunk)) this.sinkPaused = true;
-    return !this.sinkPaused;
+    if (!flow.to.onChunk(chunk)) flow.paused = true;
+    return !flow.paused;
   }
 
   /** Hands the sink what waited, in order, until it pauses; then the end, or more from the socket. */
   private flushSink(): void {
-    this.flushing = true;
+    const flow = this.sink!;
+    flow.flushing = true;
     try {
       const held = this.held;
       let i = 0;
-      while (i < held.length && !this.sinkPaused && this.sink !== null && !this.destroyed) {
+      // Until it pauses, or ends the body from inside (destroy(): the sink is gone).
+      while (i < held.length && !flow.paused && this.sink === flow && !this.destroyed) {
         const chunk = held[i++]!;
         this.heldBytes -= chunk.length;
-        if (!this.sink.onChunk(chunk)) this.sinkPaused = true;
+        if (!flow.to.onChunk(chunk)) flow.paused = true;
       }
       held.splice(0, i);
     } finally {
-      this.flushing = false;
+      flow.flushing = false;
     }
-    if (this.sinkPaused || this.sink === null || this.destroyed) return;
+    if (flow.paused || this.sink !== flow || this.destroyed) return;
     // The sink may have paused and resumed inside its own call: anything held is its again.
     if (this.held.length > 0) {
       this.flushSink();
@@ -310,9 +317,9 @@ export class ResponseBody extends Readable {
   }
 
   private endSink(): void {
-    const sink = this.sink!;
+    const flow = this.sink!;
     this.sink = null;
-    sink.onEnd(this.trailers);
+    flow.to.onEnd(this.trailers);
   }
 
   /** True once the connection has delivered the whole body. */
