@@ -69,3 +69,14 @@ test('isNormalizedHttpUrl: only http and https', () => {
     assert.equal(isNormalizedHttpUrl(input), false, input);
   }
 });
+
+test('isNormalizedHttpUrl: the answer for a URL asked again (remembered) is the same, and others are still checked', () => {
+  for (const input of KEPT) {
+    assert.equal(isNormalizedHttpUrl(input), true, input);
+    assert.equal(isNormalizedHttpUrl(input), true, `${input} again`);
+    for (const rewritten of PARSER_REWRITES) {
+      if (new URL(rewritten).href !== rewritten)
+        assert.equal(isNormalizedHttpUrl(rewritten), false, rewritten);
+    }
+  }
+});

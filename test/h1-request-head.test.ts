@@ -38,6 +38,32 @@ describe('encodeRequestHead: serialization', () => {
     invalid(() => head('GET', '/b', 'h\r\n:2'), /host/);
   });
 
+  it('headers that cannot change (frozen) reuse the kept head; headers that can are encoded anew each time', () => {
+    const fixed = Object.freeze([Object.freeze(['accept', '*/*'] as const)]);
+    const first = encodeRequestHead('GET', '/a', 'h:1', fixed, BODY_NONE);
+    assert.equal(first.head, 'GET /a HTTP/1.1\r\nhost: h:1\r\naccept: */*\r\n\r\n');
+    assert.equal(encodeRequestHead('GET', '/a', 'h:1', fixed, BODY_NONE), first, 'the kept head');
+    // Another object with the same fields, or a different path, is not the kept head's request.
+    const other = Object.freeze([Object.freeze(['accept', 'text/plain'] as const)]);
+    assert.match(encodeRequestHead('GET', '/a', 'h:1', other, BODY_NONE).head, /accept: text\/plain/);
+    assert.match(encodeRequestHead('GET', '/b', 'h:1', fixed, BODY_NONE).head, /^GET \/b /);
+    // A mutable array is encoded every time: a change between two requests is sent.
+    const mutable: Array<[string, string]> = [['accept', '*/*']];
+    assert.match(encodeRequestHead('GET', '/a', 'h:1', mutable, BODY_NONE).head, /accept: \*\/\*/);
+    mutable[0]![1] = 'application/json';
+    assert.match(encodeRequestHead('GET', '/a', 'h:1', mutable, BODY_NONE).head, /accept: application\/json/);
+    // A frozen array of pairs that are not frozen can change too.
+    const pair: [string, string] = ['x-a', '1'];
+    const shallow = Object.freeze([pair]);
+    encodeRequestHead('GET', '/a', 'h:1', shallow, BODY_NONE);
+    pair[1] = '2';
+    assert.match(encodeRequestHead('GET', '/a', 'h:1', shallow, BODY_NONE).head, /x-a: 2/);
+    // Frozen headers with an invalid value are refused every time, never kept.
+    const bad = Object.freeze([Object.freeze(['x-a', 'a\r\nb'] as const)]);
+    invalid(() => encodeRequestHead('GET', '/a', 'h:1', bad, BODY_NONE), /x-a/);
+    invalid(() => encodeRequestHead('GET', '/a', 'h:1', bad, BODY_NONE), /x-a/);
+  });
+
   it('writes request line, host first, caller headers in order, and ends with CRLFCRLF', () => {
     const r = encodeRequestHead(
       'GET',

@@ -61,13 +61,14 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
  * Headers fetch adds unless the caller set them: what Node's fetch sends (accept, and the codings it
- * decodes), and a user-agent, which some APIs require.
+ * decodes), and a user-agent, which some APIs require. Frozen: a request with these alone reuses the
+ * head encoded for the last such request (encodeRequestHead).
  */
-const DEFAULT_HEADERS: ReadonlyArray<readonly [string, string]> = [
-  ['accept', '*/*'],
-  ['accept-encoding', ACCEPT_ENCODING],
-  ['user-agent', 'warmpool'],
-];
+const DEFAULT_HEADERS: ReadonlyArray<readonly [string, string]> = Object.freeze([
+  Object.freeze(['accept', '*/*'] as const),
+  Object.freeze(['accept-encoding', ACCEPT_ENCODING] as const),
+  Object.freeze(['user-agent', 'warmpool'] as const),
+]);
 
 /** Sends a fetch through `client`. fetch() and client.fetch() both come here. */
 export async function fetchThrough(

@@ -16,6 +16,8 @@ const MAX_ORIGINS = 256;
  * forms); the rest must be characters the parser never rewrites, with no dot segment.
  */
 export function isNormalizedHttpUrl(input: string): boolean {
+  // Code in a loop fetches the same URL again and again: the last one found normal is remembered.
+  if (input === lastNormal) return true;
   let schemeEnd: number;
   if (input.startsWith('http://')) schemeEnd = 7;
   else if (input.startsWith('https://')) schemeEnd = 8;
@@ -33,8 +35,12 @@ export function isNormalizedHttpUrl(input: string): boolean {
     if (normalOrigins.size >= MAX_ORIGINS) normalOrigins.clear();
     normalOrigins.set(origin, normal);
   }
+  if (normal) lastNormal = input;
   return normal;
 }
+
+/** The last input isNormalizedHttpUrl() said yes to. */
+let lastNormal = '';
 
 /**
  * From `start` (a '/'): visible ASCII that neither the path nor the query percent-encodes (so not

@@ -188,16 +188,17 @@ export function encodeRequestHead(
   bodyLength: number,
   serialize = true,
 ): EncodedHead {
-  if (headers !== undefined || bodyLength !== BODY_NONE) {
-    return encodeHead(method, path, host, headers, bodyLength, serialize);
-  }
-  // A request without headers or body (a plain GET): the head depends on method, path and host
-  // alone, and a caller in a loop sends the same one again and again. The last one is kept, checked
-  // and encoded, and handed out again when the same three strings come: no validation pass, no
-  // builder, no result object, no string building per request. An EncodedHead is never changed.
-  const last = lastPlain;
+  if (bodyLength !== BODY_NONE) return encodeHead(method, path, host, headers, bodyLength, serialize);
+  // A request without a body whose headers cannot change (none, or frozen: fetch()'s defaults): the
+  // head depends on method, path, host and that headers object alone, and a caller in a loop sends
+  // the same one again and again. The last one is kept, checked and encoded, and handed out again
+  // when the same four come: no validation pass, no builder, no result object, no string building
+  // per request. An EncodedHead is never changed; a frozen object stays frozen, so the same object
+  // means the same fields.
+  const last = lastFixed;
   if (
     last !== null &&
+    last.headers === headers &&
     last.serialized === serialize &&
     last.path === path &&
     last.method === method &&
@@ -205,19 +206,39 @@ export function encodeRequestHead(
   ) {
     return last.encoded;
   }
-  const encoded = encodeHead(method, path, host, undefined, BODY_NONE, serialize);
-  lastPlain = { method, path, host, serialized: serialize, encoded };
+  const encoded = encodeHead(method, path, host, headers, BODY_NONE, serialize);
+  if (headers === undefined || isImmutable(headers)) {
+    lastFixed = { method, path, host, headers, serialized: serialize, encoded };
+  }
   return encoded;
 }
 
-/** The last head encodeRequestHead() made for a request without headers or body (see there). */
-let lastPlain: {
+/** The last head encodeRequestHead() made for a request with no body and fixed headers (see there). */
+let lastFixed: {
   method: string;
   path: string;
   host: string;
+  headers: OutgoingHeaders | undefined;
   serialized: boolean;
   encoded: EncodedHead;
 } | null = null;
+
+/**
+ * Headers nobody can change: a frozen array of frozen [name, value] pairs, or a frozen plain object
+ * whose values are strings or frozen arrays of them. (A Map or a Headers cannot be frozen.)
+ */
+function isImmutable(headers: OutgoingHeaders): boolean {
+  if (!Object.isFrozen(headers)) return false;
+  if (Array.isArray(headers)) {
+    for (const pair of headers as unknown[]) if (!Array.isArray(pair) || !Object.isFrozen(pair)) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(headers) !== Object.prototype) return false;
+  for (const value of Object.values(headers)) {
+    if (typeof value !== 'string' && !(Array.isArray(value) && Object.isFrozen(value))) return false;
+  }
+  return true;
+}
 
 function encodeHead(
   method: string,
