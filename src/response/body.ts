@@ -296,7 +296,9 @@ export class ResponseBody extends Readable {
     try {
       const held = this.held;
       let i = 0;
-      // Until it pauses, or ends the body from inside (destroy(): the sink is gone).
+      // Until it pauses, or ends the body from inside (destroy(): the sink is gone). A chunk read
+      // meanwhile is appended to this same array (sinkChunk), so the loop hands it over too; a pause
+      // and resume inside a call only clear `paused` (resumeSink), and the loop goes on.
       while (i < held.length && !flow.paused && this.sink === flow && !this.destroyed) {
         const chunk = held[i++]!;
         this.heldBytes -= chunk.length;
@@ -307,11 +309,6 @@ export class ResponseBody extends Readable {
       flow.flushing = false;
     }
     if (flow.paused || this.sink !== flow || this.destroyed) return;
-    // The sink may have paused and resumed inside its own call: anything held is its again.
-    if (this.held.length > 0) {
-      this.flushSink();
-      return;
-    }
     if (this.received) this.endSink();
     else this.source?.resumeBody();
   }
