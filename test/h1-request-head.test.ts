@@ -47,6 +47,18 @@ describe('encodeRequestHead: serialization', () => {
     const other = Object.freeze([Object.freeze(['accept', 'text/plain'] as const)]);
     assert.match(encodeRequestHead('GET', '/a', 'h:1', other, BODY_NONE).head, /accept: text\/plain/);
     assert.match(encodeRequestHead('GET', '/b', 'h:1', fixed, BODY_NONE).head, /^GET \/b /);
+    // Lookalikes in every other part of the key: host (port), method, serialized or not.
+    assert.match(encodeRequestHead('GET', '/a', 'h:2', fixed, BODY_NONE).head, /host: h:2\r\n/);
+    assert.match(encodeRequestHead('HEAD', '/a', 'h:2', fixed, BODY_NONE).head, /^HEAD \/a /);
+    assert.equal(encodeRequestHead('HEAD', '/a', 'h:2', fixed, BODY_NONE, false).head, '');
+    assert.match(encodeRequestHead('HEAD', '/a', 'h:2', fixed, BODY_NONE).head, /^HEAD \/a /);
+    // An absolute-form target (a proxy) is another request line, not the origin-form one.
+    assert.match(
+      encodeRequestHead('GET', 'http://h:1/a', 'h:1', fixed, BODY_NONE).head,
+      /^GET http:\/\/h:1\/a /,
+    );
+    // A body is never served from the kept head: its framing header is added.
+    assert.match(encodeRequestHead('GET', '/a', 'h:1', fixed, 3).head, /content-length: 3\r\n/);
     // A mutable array is encoded every time: a change between two requests is sent.
     const mutable: Array<[string, string]> = [['accept', '*/*']];
     assert.match(encodeRequestHead('GET', '/a', 'h:1', mutable, BODY_NONE).head, /accept: \*\/\*/);
