@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
+import { inspect } from 'node:util';
 import zlib from 'node:zlib';
 import {
   Agent,
@@ -106,6 +107,56 @@ test(
         await node.text();
         for (const field of ['status', 'statusText', 'url', 'redirected', 'type', 'ok'] as const) {
           assert.equal(res[field], node[field], field);
+        }
+      });
+    } finally {
+      await server.close();
+    }
+  },
+);
+
+test(
+  "fetch's Response answers as Node's does to what asks the public way (status, ok, toStringTag, inspect, structuredClone, constructor), and refuses Response.prototype's members called on it directly",
+  { timeout: T },
+  async () => {
+    const server = await startHttpServer((req, res) => {
+      res.statusCode = req.url === '/teapot' ? 418 : 200;
+      if (req.url === '/teapot') res.statusMessage = 'Short And Stout';
+      res.end('body');
+    });
+    try {
+      await withAgent(async (agent) => {
+        for (const path of ['/ok', '/teapot']) {
+          const res = await fetch(`${server.url}${path}`, { agent });
+          const node = await globalThis.fetch(`${server.url}${path}`);
+          assert.equal(res.status, node.status, path);
+          assert.equal(res.statusText, node.statusText, path);
+          assert.equal(res.ok, node.ok, path);
+          assert.equal(Object.prototype.toString.call(res), Object.prototype.toString.call(node));
+          // util.inspect goes through Response.prototype's own inspect, which reads the public members.
+          const shown = inspect(res);
+          assert.match(shown, /^Response \{/);
+          assert.match(shown, new RegExp(`status: ${node.status}`));
+          assert.match(shown, new RegExp(`statusText: '${node.statusText}'`));
+          // Refused by structuredClone exactly when Node's own Response is (Node 22.10 and later).
+          const cloneOutcome = (r: Response): string => {
+            try {
+              return JSON.stringify(structuredClone(r));
+            } catch (err) {
+              return (err as Error).name;
+            }
+          };
+          assert.equal(cloneOutcome(res), cloneOutcome(node));
+          assert.equal(res.constructor, node.constructor);
+          const remade = new (res.constructor as typeof Response)('again', res);
+          assert.equal(remade.status, node.status);
+          assert.equal(await remade.text(), 'again');
+          await node.arrayBuffer();
+          // Response.prototype's own members would read state fetch's Response does not have: they
+          // throw rather than answer from an empty body.
+          assert.throws(() => Response.prototype.clone.call(res), TypeError);
+          await assert.rejects(async () => Response.prototype.text.call(res), TypeError);
+          assert.equal(await res.text(), 'body');
         }
       });
     } finally {

@@ -158,6 +158,8 @@ function parseInput(input: unknown, baseUrl: string | undefined): string {
 }
 
 function normalizeMethod(method: unknown): string {
+  // Nearly every fetch's method, already as the checks below would leave it.
+  if (method === 'GET') return method;
   if (typeof method !== 'string' || !TOKEN.test(method)) {
     throw new FetchInputError(`'${String(method)}' is not a valid HTTP method.`);
   }
