@@ -156,6 +156,31 @@ test(
           // throw rather than answer from an empty body.
           assert.throws(() => Response.prototype.clone.call(res), TypeError);
           await assert.rejects(async () => Response.prototype.text.call(res), TypeError);
+          // ... and its own members, taken off it and called on another object, are refused as Node's
+          // are: accessors and clone() throw, the methods that return a promise reject.
+          const ownProto = Object.getPrototypeOf(res) as object;
+          for (const name of Reflect.ownKeys(Response.prototype)) {
+            if (name === 'constructor' || typeof name === 'symbol') continue;
+            const outcome = async (proto: object): Promise<string> => {
+              const d = Object.getOwnPropertyDescriptor(proto, name)!;
+              try {
+                const got: unknown = d.get ? d.get.call({}) : (d.value as () => unknown).call({});
+                await got;
+                return 'no error';
+              } catch (err) {
+                return `${(err as Error).name}: ${(err as Error).message}`;
+              }
+            };
+            const ours = await outcome(ownProto);
+            assert.equal(ours, 'TypeError: Illegal invocation', name);
+            assert.equal(ours, await outcome(Response.prototype), name);
+            const d = Object.getOwnPropertyDescriptor(ownProto, name)!;
+            if (typeof d.value === 'function' && name !== 'clone') {
+              const returned = (d.value as () => unknown).call({});
+              assert.ok(returned instanceof Promise, `${name} rejects, not throws`);
+              await returned.catch(() => {});
+            }
+          }
           assert.equal(await res.text(), 'body');
         }
       });

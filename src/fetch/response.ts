@@ -132,8 +132,11 @@ class FetchResponse {
   static redirectedOf(r: FetchResponse): boolean {
     return r.#redirected;
   }
-  static detailsOf(r: object): FetchDetails | undefined {
-    return #details in r ? (r as FetchResponse).#details : undefined;
+  static is(r: unknown): r is FetchResponse {
+    return typeof r === 'object' && r !== null && #details in r;
+  }
+  static detailsOf(r: unknown): FetchDetails | undefined {
+    return FetchResponse.is(r) ? r.#details : undefined;
   }
 
   static headersOf(r: FetchResponse): Headers {
@@ -282,64 +285,73 @@ Object.defineProperty(FetchResponse.prototype, 'constructor', {
 // constructor's state, which a FetchResponse does not have). The Response type declares them as
 // properties, so they are defined here rather than in the class.
 Object.defineProperties(FetchResponse.prototype, {
-  status: getter(function (this: FetchResponse) {
-    return FetchResponse.statusOf(this);
-  }),
-  statusText: getter(function (this: FetchResponse) {
-    return FetchResponse.statusTextOf(this);
-  }),
-  ok: getter(function (this: FetchResponse) {
-    const status = FetchResponse.statusOf(this);
+  status: getter(FetchResponse.statusOf),
+  statusText: getter(FetchResponse.statusTextOf),
+  ok: getter((r) => {
+    const status = FetchResponse.statusOf(r);
     return status >= 200 && status <= 299;
   }),
-  url: getter(function (this: FetchResponse) {
-    return FetchResponse.urlOf(this);
-  }),
-  redirected: getter(function (this: FetchResponse) {
-    return FetchResponse.redirectedOf(this);
-  }),
+  url: getter(FetchResponse.urlOf),
+  redirected: getter(FetchResponse.redirectedOf),
   // Node's fetch has no CORS and gives every response it fetched the type 'basic'.
   type: getter(() => 'basic'),
-  headers: getter(function (this: FetchResponse) {
-    return FetchResponse.headersOf(this);
-  }),
-  body: getter(function (this: FetchResponse) {
-    return FetchResponse.bodyOf(this);
-  }),
-  bodyUsed: getter(function (this: FetchResponse) {
-    return FetchResponse.bodyUsedOf(this);
-  }),
-  clone: method(function (this: FetchResponse) {
-    return FetchResponse.cloneOf(this);
-  }),
-  arrayBuffer: method(function (this: FetchResponse) {
-    return FetchResponse.arrayBufferOf(this);
-  }),
-  bytes: method(function (this: FetchResponse) {
-    return FetchResponse.arrayBufferOf(this).then((buffer) => new Uint8Array(buffer));
-  }),
-  text: method(function (this: FetchResponse) {
-    return FetchResponse.textOf(this);
-  }),
-  json: method(function (this: FetchResponse) {
-    return FetchResponse.textOf(this).then(JSON.parse);
-  }),
-  blob: method(async function (this: FetchResponse) {
-    return (await FetchResponse.standardOf(this)).blob();
-  }),
-  formData: method(async function (this: FetchResponse) {
-    return (await FetchResponse.standardOf(this)).formData();
-  }),
+  headers: getter(FetchResponse.headersOf),
+  body: getter(FetchResponse.bodyOf),
+  bodyUsed: getter(FetchResponse.bodyUsedOf),
+  clone: method(FetchResponse.cloneOf),
+  arrayBuffer: promised(FetchResponse.arrayBufferOf),
+  bytes: promised((r) => FetchResponse.arrayBufferOf(r).then((buffer) => new Uint8Array(buffer))),
+  text: promised(FetchResponse.textOf),
+  json: promised((r) => FetchResponse.textOf(r).then(JSON.parse)),
+  blob: promised((r) => FetchResponse.standardOf(r).then((res) => res.blob())),
+  formData: promised((r) => FetchResponse.standardOf(r).then((res) => res.formData())),
 });
 
+/**
+ * `this` as a FetchResponse. Anything else (a member taken off a response and called on its own, or
+ * on another object) is refused as the standard's brand check refuses it: TypeError('Illegal
+ * invocation'), thrown by accessors and clone(), a rejection from the methods that return a promise.
+ */
+function ours(r: unknown): FetchResponse {
+  if (FetchResponse.is(r)) return r;
+  throw illegalInvocation();
+}
+
+function illegalInvocation(): TypeError {
+  return new TypeError('Illegal invocation');
+}
+
 /** An accessor on a prototype as a class would define it (enumerable, as Response.prototype's are). */
-function getter(get: () => unknown): PropertyDescriptor {
-  return { get, enumerable: true, configurable: true };
+function getter(read: (r: FetchResponse) => unknown): PropertyDescriptor {
+  return {
+    get(this: unknown) {
+      return read(ours(this));
+    },
+    enumerable: true,
+    configurable: true,
+  };
 }
 
 /** A method on a prototype as a class would define it: writable, configurable, not enumerable. */
-function method(value: (...args: never[]) => unknown): PropertyDescriptor {
-  return { value, writable: true, configurable: true };
+function method(call: (r: FetchResponse) => unknown): PropertyDescriptor {
+  return {
+    value(this: unknown) {
+      return call(ours(this));
+    },
+    writable: true,
+    configurable: true,
+  };
+}
+
+/** A method that returns a promise: a wrong `this` is a rejection, not a throw. */
+function promised(call: (r: FetchResponse) => Promise<unknown>): PropertyDescriptor {
+  return {
+    value(this: unknown) {
+      return FetchResponse.is(this) ? call(this) : Promise.reject(illegalInvocation());
+    },
+    writable: true,
+    configurable: true,
+  };
 }
 
 /** A byte stream of one chunk, enqueued when first pulled. */
@@ -372,7 +384,6 @@ async function readStream(stream: ReadableStream<Uint8Array>): Promise<Buffer> {
  * trailers once the body has ended.
  */
 export function fetchDetails(response: Response): FetchDetails | undefined {
-  if (typeof response !== 'object' || response === null) return undefined;
   return FetchResponse.detailsOf(response);
 }
 
