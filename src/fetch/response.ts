@@ -321,26 +321,21 @@ function illegalInvocation(): TypeError {
   return new TypeError('Illegal invocation');
 }
 
+/** `read` as a function of `this`, which must be a FetchResponse (see ours()). */
+function onThis(read: (r: FetchResponse) => unknown): (this: unknown) => unknown {
+  return function (this: unknown) {
+    return read(ours(this));
+  };
+}
+
 /** An accessor on a prototype as a class would define it (enumerable, as Response.prototype's are). */
 function getter(read: (r: FetchResponse) => unknown): PropertyDescriptor {
-  return {
-    get(this: unknown) {
-      return read(ours(this));
-    },
-    enumerable: true,
-    configurable: true,
-  };
+  return { get: onThis(read), enumerable: true, configurable: true };
 }
 
 /** A method on a prototype as a class would define it: writable, configurable, not enumerable. */
 function method(call: (r: FetchResponse) => unknown): PropertyDescriptor {
-  return {
-    value(this: unknown) {
-      return call(ours(this));
-    },
-    writable: true,
-    configurable: true,
-  };
+  return { value: onThis(call), writable: true, configurable: true };
 }
 
 /** A method that returns a promise: a wrong `this` is a rejection, not a throw. */
