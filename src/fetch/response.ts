@@ -180,15 +180,14 @@ class FetchResponse {
    * signal fired, else TypeError('terminated').
    */
   static async take(r: FetchResponse): Promise<Buffer> {
+    const now = FetchResponse.takeNow(r);
+    if (now !== null) return now;
     if (r.#stream != null) return readStream(r.#stream);
     if (r.#used) throw new TypeError('Body is unusable: Body has already been read');
+    // Left by takeNow(): an unread body still arriving.
     r.#used = true;
-    const bytes = r.#bytes;
-    const source = r.#source;
-    r.#bytes = null;
+    const source = r.#source!;
     r.#source = null;
-    if (bytes !== null) return bytes;
-    if (source === null) return EMPTY;
     try {
       return (await source.bytes()) ?? EMPTY;
     } catch (err) {
@@ -227,18 +226,23 @@ class FetchResponse {
     return copy;
   }
 
-  /** The body as an ArrayBuffer of its own (see ownArrayBuffer). */
-  static arrayBufferOf(r: FetchResponse): Promise<ArrayBuffer> {
+  /**
+   * The whole body made into what a read returns (`as` is told whether a clone shares the bytes): at
+   * once when they are here (takeNow()), else once take() has them.
+   */
+  static readAs<T>(r: FetchResponse, as: (bytes: Buffer, shared: boolean) => T): Promise<T> {
     const shared = r.#bytesShared;
     const now = FetchResponse.takeNow(r);
-    if (now !== null) return Promise.resolve(ownArrayBuffer(now, shared));
-    return FetchResponse.take(r).then((bytes) => ownArrayBuffer(bytes, shared));
+    if (now !== null) return Promise.resolve(as(now, shared));
+    return FetchResponse.take(r).then((bytes) => as(bytes, shared));
+  }
+
+  static arrayBufferOf(r: FetchResponse): Promise<ArrayBuffer> {
+    return FetchResponse.readAs(r, ownArrayBuffer);
   }
 
   static textOf(r: FetchResponse): Promise<string> {
-    const now = FetchResponse.takeNow(r);
-    if (now !== null) return Promise.resolve(utf8.decode(now));
-    return FetchResponse.take(r).then((bytes) => utf8.decode(bytes));
+    return FetchResponse.readAs(r, decodeUtf8);
   }
 
   /** blob() and formData() depend on the Content-Type as the standard parses it: a plain Response does them. */
@@ -270,6 +274,7 @@ function ownArrayBuffer(bytes: Buffer, shared: boolean): ArrayBuffer {
 
 /** The standard's UTF-8 decode: a leading BOM dropped, bad sequences replaced. */
 const utf8 = new TextDecoder();
+const decodeUtf8 = (bytes: Buffer): string => utf8.decode(bytes);
 
 // Response.prototype behind FetchResponse.prototype, which is what `instanceof Response` looks for.
 // And res.constructor is Response itself, as on Node's fetch: code that makes a response from one it
