@@ -46,6 +46,8 @@ export interface PoolConnection {
   readonly serverIdleTimeoutMs: number | undefined;
   /** The server's `Keep-Alive: max=` hint, if it sent one. */
   readonly serverMaxRequests: number | undefined;
+  /** In its pool's free stack: FreeStack's mark, set and cleared there only (false when made). */
+  inFreeStack: boolean;
   /**
    * HTTP/2: settles once the server's first SETTINGS arrived (its stream limit is known); rejects if
    * the session failed before that. The pool counts the connection as dialing until then.

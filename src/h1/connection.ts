@@ -65,6 +65,7 @@ export class H1Connection
   idleSinceWall: number;
   serverIdleTimeoutMs: number | undefined = undefined;
   serverMaxRequests: number | undefined = undefined;
+  inFreeStack = false;
 
   private readonly parser: ResponseParser;
   private ex: Exchange | null = null;

@@ -62,6 +62,7 @@ export class H2Connection implements PoolConnection, ExchangeAbortTarget, Livene
   idleSinceWall: number;
   readonly serverIdleTimeoutMs = undefined;
   readonly serverMaxRequests = undefined;
+  inFreeStack = false;
   readonly ready: Promise<void>;
 
   private readonly session: ClientHttp2Session;

@@ -7,21 +7,22 @@ import type { CloseReason, PoolConnection } from '../exchange/connection.js';
 import { type Now, idleFor } from './freshness.js';
 
 export class FreeStack {
+  // Membership is a mark on the connection (inFreeStack), not a WeakSet: a WeakSet's has, add and
+  // delete on every request cost 0.6 µs at C=1, where the hash table is never in cache.
   private readonly stack: PoolConnection[] = [];
-  private readonly members = new WeakSet<PoolConnection>();
 
   get top(): PoolConnection | undefined {
     return this.stack[this.stack.length - 1];
   }
 
   has(conn: PoolConnection): boolean {
-    return this.members.has(conn);
+    return conn.inFreeStack;
   }
 
   /** Puts `conn` on top unless it is in the stack already; true if it was put. */
   push(conn: PoolConnection): boolean {
-    if (this.members.has(conn)) return false;
-    this.members.add(conn);
+    if (conn.inFreeStack) return false;
+    conn.inFreeStack = true;
     this.stack.push(conn);
     return true;
   }
@@ -29,7 +30,7 @@ export class FreeStack {
   /** Takes the top off. */
   pop(): void {
     const conn = this.stack.pop();
-    if (conn !== undefined) this.members.delete(conn);
+    if (conn !== undefined) conn.inFreeStack = false;
   }
 
   /** Takes `conn` off if it is on top: the common case for a connection that just closed. */

@@ -47,6 +47,7 @@ export class FakeConnection implements PoolConnection, ExchangeAbortTarget {
   idleSinceWall: number;
   serverIdleTimeoutMs: number | undefined = undefined;
   serverMaxRequests: number | undefined = undefined;
+  inFreeStack = false;
   /** Exchanges on it now, in the order they came. */
   readonly exchanges: Exchange[] = [];
   /** Every exchange it ever carried (by url), in order. */
