@@ -205,6 +205,53 @@ describe('ResponseParser: obs-fold (RFC 9112 §5.2)', () => {
   });
 });
 
+describe('ResponseParser: a section that came whole', () => {
+  /** What feeding `pieces` ends in: the error, or the heads, body, trailers and leftover bytes. */
+  function outcome(pieces: string[], limits?: ParserLimits): string {
+    try {
+      const { ev, leftover } = feed(pieces, { limits });
+      return JSON.stringify({ info: ev.info, head: ev.head, body: ev.body, done: ev.done, leftover });
+    } catch (err) {
+      return `${(err as Error).constructor.name}: ${(err as Error).message}`;
+    }
+  }
+  // One scan finds the end of a section that came in one read; byte by byte, the lines are found one
+  // at a time. Both must end the same way, for good heads and bad ones.
+  const cases: Array<[string, string, ParserLimits?]> = [
+    ['a plain head and body', SIMPLE],
+    ['leading empty lines before the status line', `\r\n\r\n${SIMPLE}`],
+    ['a bare LF that hides an earlier empty line', 'HTTP/1.1 200 OK\r\nA: b\n\r\nC: d\r\n\r\n'],
+    ['an empty line ending in a bare LF', 'HTTP/1.1 200 OK\r\nA: b\r\n\nC: d\r\n\r\n'],
+    ['a bare CR just before the end', 'HTTP/1.1 200 OK\r\nA: b\r\r\n\r\n'],
+    ['obs-fold', 'HTTP/1.1 200 OK\r\nA: b\r\n  c\r\nContent-Length: 0\r\n\r\n'],
+    [
+      'an interim response and the final one in one read',
+      `HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n${SIMPLE}`,
+    ],
+    [
+      'trailers, then bytes of a next response',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nT: 1\r\n\r\nHTTP/1.1 200 OK\r\n\r\n',
+    ],
+    [
+      'an empty trailer section, then bytes of a next response',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 204 No\r\nA: b\r\n\r\n',
+    ],
+    ['a head one byte over maxHeaderSize', 'HTTP/1.1 204 X\r\nA: xxxxxxxx\r\n\r\n', { maxHeaderSize: 30 }],
+    ['a head exactly maxHeaderSize', 'HTTP/1.1 204 X\r\nA: xxxxxxxx\r\n\r\n', { maxHeaderSize: 31 }],
+    ['a head cut short', 'HTTP/1.1 200 OK\r\nA: b\r\nC'],
+  ];
+  for (const [name, msg, limits] of cases) {
+    it(`ends as byte by byte does: ${name}`, () => {
+      assert.equal(outcome([msg], limits), outcome([...msg], limits));
+    });
+  }
+  it('takes the end of a head in one read as the end of the head, not a CRLFCRLF in its body', () => {
+    const { ev } = feed('HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nab\r\n\r\ncd');
+    assert.deepEqual(ev.head?.headers, { 'content-length': '8' });
+    assert.equal(ev.body, 'ab\r\n\r\ncd');
+  });
+});
+
 describe('ResponseParser: limits', () => {
   it('accepts a head of exactly maxHeaderSize bytes and rejects one byte more', () => {
     const head = 'HTTP/1.1 204 X\r\nA: xxxxxxxx\r\n\r\n';

@@ -2,7 +2,8 @@
  * The response head (status line and header fields) and the trailer section after a chunked body,
  * read line by line (RFC 9112 §2, §4, §5, §7.1.2).
  *
- * Lines are located with Buffer#indexOf(LF) (native memchr), the complete lines available are decoded
+ * A section that came whole is found with one scan for its CRLFCRLF; otherwise lines are located
+ * with Buffer#indexOf(LF) (native memchr), and the complete lines available are decoded
  * with a single latin1Slice (one native call instead of two per field, which dominated the profile),
  * and each line is validated and split in one charCodeAt pass; common field names come back as
  * interned lowercase constants. Only an unfinished line is kept between calls (in a small reusable
@@ -129,8 +130,22 @@ export class HeadReader {
         continue;
       }
 
-      // Find the complete lines in data[pos, ...), up to and including the line ending the section.
       const budget = this.maxHeaderSize - this.sectionBytes;
+      // A whole section in this read within the budget, as nearly every head is: one scan for its end
+      // instead of a native indexOf per line. The first CRLFCRLF ends the first empty line, unless the
+      // section starts with one (a leading empty line, or an empty trailer section): the loop below
+      // handles that. A bare LF before it, which could hide an earlier empty line, is refused by
+      // processLines as the loop's lines would be.
+      if (data[pos] !== CR) {
+        const sectionEnd = endOfSection(data, pos, len < pos + budget ? len : pos + budget);
+        if (sectionEnd !== -1) {
+          this.sectionBytes += sectionEnd - pos;
+          this.processLines((data as Latin1Buffer).latin1Slice(pos, sectionEnd));
+          return sectionEnd;
+        }
+      }
+
+      // Find the complete lines in data[pos, ...), up to and including the line ending the section.
       let started = this.sawStatusLine || inTrailers; // leading empty lines don't end a head
       let lineStart = pos;
       let end = pos;
@@ -341,4 +356,16 @@ function fieldValue(text: string, s: number, e: number, name: string): string {
     ve = j + 1;
   }
   return ve === vs ? '' : text.slice(vs, ve);
+}
+
+/**
+ * The position after the first CRLFCRLF in data[pos, limit), or -1. A loop here rather than a native
+ * search: a head is short, and the call into C++ costs more than the bytes (a 100-byte head: 1 µs
+ * less than Buffer#indexOf at C=1, where nothing is in cache).
+ */
+function endOfSection(data: Buffer, pos: number, limit: number): number {
+  for (let i = pos + 3; i < limit; i++) {
+    if (data[i] === LF && data[i - 1] === CR && data[i - 2] === LF && data[i - 3] === CR) return i + 1;
+  }
+  return -1;
 }
