@@ -32,7 +32,21 @@ before(async () => {
   server = await startHttpServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const body = pattern(Number(url.searchParams.get('size')));
-    if (url.searchParams.get('framing') === 'chunked') {
+    if (url.searchParams.get('framing') === 'pieces') {
+      // Content-Length, and the body in pieces of 1, 7, 127, 128 and 129 bytes and what is left, each
+      // its own write a few ms apart: each its own read, so pieces land at offsets inside the body.
+      res.writeHead(200, { 'content-length': body.length });
+      let at = 0;
+      const sizes = [1, 7, 127, 128, 129];
+      const next = (): void => {
+        const n = sizes.shift() ?? body.length - at;
+        res.write(body.subarray(at, at + n));
+        at += n;
+        if (at < body.length) setTimeout(next, 3);
+        else res.end();
+      };
+      next();
+    } else if (url.searchParams.get('framing') === 'chunked') {
       // Several writes of uneven sizes, so chunk boundaries fall inside the reads.
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       let at = 0;
@@ -123,6 +137,13 @@ describe('body reader rules', () => {
     const again = await get(12, 'length');
     await again.body.dump();
     assert.equal(again.connection.reused, true);
+  });
+
+  it('a body of known length that arrives in pieces of either side of 128 bytes is gathered byte for byte', async () => {
+    for (const size of [12, 392, 393, 1000]) {
+      const res = await get(size, 'pieces');
+      assert.deepEqual(await res.body.bytes(), pattern(size), `${size} bytes`);
+    }
   });
 
   it('bytes() twice: the second fails with WARMPOOL_BODY_USED', async () => {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { AbortedError, WarmpoolError } from '../errors.js';
 import type { IncomingHeaders } from '../headers.js';
-import { allocKept, concatKept, copyKept } from '../kept-buffer.js';
+import { allocKept, concatKept, copyInto, copyKept } from '../kept-buffer.js';
 
 /**
  * The side of a connection that feeds a body: the body asks it to resume reading (backpressure) and
@@ -163,7 +163,7 @@ export class ResponseBody extends Readable {
       this.heldBytes + n <= expected
     ) {
       if (this.gathered === null) this.gathered = allocKept(expected);
-      data.copy(this.gathered, this.heldBytes, start, end);
+      copyInto(data, start, end, this.gathered, this.heldBytes);
       this.heldBytes += n;
       return this.settle !== null || this.heldBytes < this.limit;
     }
