@@ -23,6 +23,7 @@ import { after, before, describe, it } from 'node:test';
 import type tls from 'node:tls';
 import { Agent, Client, type TlsOptions, WarmpoolError } from '../src/index.js';
 import { type TestHttpsServer, startHttpsServer } from './helpers/h2-server.js';
+import { startHttpServer } from './helpers/http-server.js';
 import { rejectsWith } from './helpers/pool-util.js';
 
 const fixtures = new URL('../../test/fixtures/', import.meta.url);
@@ -125,6 +126,42 @@ describe('scheme and host: https://H and http://sH never share a parsed target',
       assert.equal(await res.body.text(), 'tls\n');
       assert.deepEqual(seen.slice(before), [{ host: `127.0.0.1:${server.port}`, encrypted: true }]);
     });
+  });
+});
+
+describe('a URL sent again is parsed as what it names, whatever was sent between', () => {
+  it('each request reaches the host and path its own URL names', async () => {
+    const server = await startHttpServer((req, res) => {
+      res.end(`${req.headers.host} ${req.url}`);
+    });
+    const agent = new Agent();
+    try {
+      const client = new Client({ agent });
+      const a = `http://127.0.0.1:${server.port}/a?x=1`;
+      const b = `http://localhost:${server.port}/b`;
+      // The same string again, an equal one made anew, one as long that differs at its end, longer and
+      // shorter ones.
+      const urls = [
+        a,
+        a,
+        b,
+        a,
+        `http://127.0.0.1:${server.port}/a?x=${1}`,
+        a.replace(/1$/, '3'),
+        b,
+        `${a}2`,
+        b.slice(0, -1),
+      ];
+      for (const url of urls) {
+        const res = await client.request(url);
+        const { host, pathname, search } = new URL(url);
+        assert.equal(await res.body.text(), `${host} ${pathname}${search}`, url);
+        assert.equal(res.url, url);
+      }
+    } finally {
+      await agent.destroy();
+      await server.close();
+    }
   });
 });
 

@@ -3,13 +3,13 @@ import type { Target } from '../pool/agent.js';
 
 /** A request URL split into what picks the connection (target) and what goes on the request line. */
 export interface ParsedUrl {
-  target: Target;
+  readonly target: Target;
   /** Host header value: host, plus :port when not the scheme's default. */
-  host: string;
+  readonly host: string;
   /** Path and query, as sent on the request line. */
-  path: string;
+  readonly path: string;
   /** Normalized URL, for res.url and errors. */
-  href: string;
+  readonly href: string;
 }
 
 /**
@@ -19,6 +19,8 @@ export interface ParsedUrl {
  */
 const authorities = new Map<string, { target: Target; host: string }>();
 const MAX_AUTHORITIES = 512;
+/** The last URL string the fast path parsed, and its parse (never changed by whoever gets it). */
+let lastSimple: ParsedUrl | undefined;
 /** Characters that make a URL simple enough for the fast path (no userinfo, IDN, escapes or fragments). */
 const SIMPLE_AUTHORITY = /^[a-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9a-f:.]+\](:[0-9]{1,5})?$/;
 
@@ -38,6 +40,8 @@ export function isSimplePath(path: string): boolean {
 
 export function parseUrl(input: string | URL): ParsedUrl {
   if (typeof input === 'string') {
+    // Code in a loop sends to the same URL again and again: the last fast-path parse is kept whole.
+    if (lastSimple !== undefined && input === lastSimple.href) return lastSimple;
     let schemeEnd = -1;
     let secure = false;
     if (input.startsWith('http://')) schemeEnd = 7;
@@ -62,7 +66,10 @@ export function parseUrl(input: string | URL): ParsedUrl {
             authorities.set(origin, known);
           }
         }
-        if (known !== undefined) return { target: known.target, host: known.host, path, href: input };
+        if (known !== undefined) {
+          lastSimple = { target: known.target, host: known.host, path, href: input };
+          return lastSimple;
+        }
       }
     }
   }
