@@ -803,6 +803,89 @@ test('fetch sends accept and accept-encoding unless the caller set them', { time
 });
 
 test(
+  'fetch: the usual call (a URL and at most { agent }) sends a plain GET and follows redirects; any other member set is honoured',
+  { timeout: T },
+  async () => {
+    const server = await startHttpServer(async (req, res) => {
+      if (req.url === '/moved') {
+        res.writeHead(302, { location: '/' }).end();
+        return;
+      }
+      if (req.url === '/slow') await sleep(2_000);
+      if (req.url === '/stall') {
+        res.writeHead(200, { 'content-length': '10' }).write('part');
+        await sleep(2_000);
+        res.end('of it!');
+        return;
+      }
+      const body = (await readAll(req)).toString('latin1');
+      const seen: Seen = { method: req.method!, url: req.url!, headers: req.headers, body };
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(seen));
+    });
+    const other = new Agent();
+    try {
+      await withAgent(async (agent) => {
+        const url = `${server.url}/`;
+        const seenOf = async (res: Response): Promise<Seen> => (await res.json()) as Seen;
+        // The usual calls, without an init, with { agent }, and with members left undefined or null.
+        for (const init of [
+          { agent },
+          { agent, signal: null },
+          { agent, method: undefined, headers: undefined },
+        ]) {
+          const seen = await seenOf(await fetch(url, init));
+          assert.equal(seen.method, 'GET');
+          assert.equal(seen.headers.accept, '*/*');
+          assert.equal(seen.body, '');
+        }
+        assert.equal((await seenOf(await fetch(url))).method, 'GET');
+        const followed = await fetch(`${server.url}/moved`, { agent });
+        assert.equal(followed.redirected, true);
+        assert.equal(followed.url, url);
+        assert.equal((await seenOf(followed)).url, '/');
+
+        // Each member set alone takes effect.
+        assert.equal(
+          (await fetch(url, { agent, method: 'HEAD' })).headers.get('content-type'),
+          'application/json',
+        );
+        assert.equal((await seenOf(await fetch(url, { agent, method: 'DELETE' }))).method, 'DELETE');
+        assert.equal(
+          (await seenOf(await fetch(url, { agent, headers: { 'x-a': '1' } }))).headers['x-a'],
+          '1',
+        );
+        const posted = await seenOf(await fetch(url, { agent, method: 'POST', body: 'hi' }));
+        assert.deepEqual(
+          [posted.method, posted.body, posted.headers['content-type']],
+          ['POST', 'hi', 'text/plain;charset=UTF-8'],
+        );
+        const manual = await fetch(`${server.url}/moved`, { agent, redirect: 'manual' });
+        assert.equal(manual.status, 302);
+        await manual.arrayBuffer();
+        const refused = await rejection(fetch(`${server.url}/moved`, { agent, redirect: 'error' }));
+        assert.ok(refused instanceof TypeError);
+        const reason = new Error('caller gave up');
+        assert.equal(await rejection(fetch(url, { agent, signal: AbortSignal.abort(reason) })), reason);
+        const late = await rejection(fetch(`${server.url}/slow`, { agent, headersTimeout: 50 }));
+        assert.ok(assertFetchFailed(late, 'WARMPOOL_HEADERS_TIMEOUT') instanceof HeadersTimeoutError);
+        const stalled = await fetch(`${server.url}/stall`, { agent, bodyTimeout: 50 });
+        const cut = await rejection(stalled.text());
+        assert.ok(cut instanceof TypeError);
+        assert.equal((cut.cause as WarmpoolError).code, 'WARMPOOL_BODY_TIMEOUT');
+        const nowhere = await rejection(fetch(url, { agent, socketPath: '/nonexistent/warmpool.sock' }));
+        assertFetchFailed(nowhere, 'WARMPOOL_CONNECT_ERROR');
+        const wrongAgent = await rejection(new Client({ agent }).fetch(url, { agent: other }));
+        assert.ok(wrongAgent instanceof TypeError);
+      });
+    } finally {
+      await other.destroy();
+      await server.close();
+    }
+  },
+);
+
+test(
   'fetch errors: a refused connection is TypeError("fetch failed") with the warmpool error as cause; invalid headers are TypeErrors',
   { timeout: T },
   async () => {

@@ -70,12 +70,74 @@ const DEFAULT_HEADERS: ReadonlyArray<readonly [string, string]> = Object.freeze(
   Object.freeze(['user-agent', 'warmpool'] as const),
 ]);
 
+/** What one fetch sends first, and how: the input and init checked and turned into warmpool's terms. */
+interface Prepared {
+  first: Hop;
+  options: WarmpoolRequestInit;
+  redirect: RedirectMode;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * The options of the usual fetch, `fetch(url)` or `fetch(url, { agent })`: a GET with the default
+ * headers and nothing else. Shared by every such request (Client.request() only reads what it is given).
+ */
+const PLAIN_GET: WarmpoolRequestInit = Object.freeze({ method: 'GET', headers: DEFAULT_HEADERS });
+
 /** Sends a fetch through `client`. fetch() and client.fetch() both come here. */
-export async function fetchThrough(
-  client: Client,
-  input: FetchInput,
-  init: FetchInit = {},
-): Promise<Response> {
+export function fetchThrough(client: Client, input: FetchInput, init?: FetchInit): Promise<Response> {
+  let prepared: Prepared;
+  try {
+    prepared =
+      typeof input === 'string' && (init === undefined || isPlainGet(init, client))
+        ? plainGet(input, client)
+        : prepare(client, input, init === undefined ? {} : init);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return exchange(client, prepared);
+}
+
+/**
+ * True for an init that asks for nothing but what PLAIN_GET sends (no member set but the Client's own
+ * agent), which is most of them: such a fetch skips the checks and conversions of prepare().
+ */
+function isPlainGet(init: FetchInit, client: Client): boolean {
+  return (
+    typeof init === 'object' &&
+    init !== null &&
+    (init.agent === undefined || init.agent === client.agent) &&
+    init.method === undefined &&
+    init.headers === undefined &&
+    init.body === undefined &&
+    init.redirect === undefined &&
+    init.signal == null &&
+    init.headersTimeout === undefined &&
+    init.bodyTimeout === undefined &&
+    init.retryOnStale === undefined &&
+    init.idempotent === undefined &&
+    init.tls === undefined &&
+    init.socketPath === undefined
+  );
+}
+
+function plainGet(input: string, client: Client): Prepared {
+  let url: string;
+  try {
+    url = parseInput(input, client.baseUrl);
+  } catch (err) {
+    throw fetchError(err, undefined);
+  }
+  return {
+    first: { url, method: 'GET', headers: DEFAULT_HEADERS as Array<[string, string]>, body: undefined },
+    options: PLAIN_GET,
+    redirect: 'follow',
+    signal: undefined,
+  };
+}
+
+/** The input and init as the standard reads them; throws what fetch rejects with. */
+function prepare(client: Client, input: FetchInput, init: FetchInit): Prepared {
   if (typeof init !== 'object' || init === null) {
     throw new TypeError(`fetch options must be an object, got ${init === null ? 'null' : typeof init}`);
   }
@@ -86,12 +148,11 @@ export async function fetchThrough(
   }
   const request = input instanceof Request ? input : undefined;
   const signal = init.signal ?? request?.signal ?? undefined;
-  let method = 'GET';
-  let redirect: RedirectMode = 'follow';
   let first: Hop;
+  let redirect: RedirectMode;
   try {
     const url = parseInput(request !== undefined ? request.url : input, client.baseUrl);
-    method = normalizeMethod(init.method ?? request?.method ?? 'GET');
+    const method = normalizeMethod(init.method ?? request?.method ?? 'GET');
     redirect = init.redirect ?? (request?.redirect as RedirectMode | undefined) ?? 'follow';
     if (redirect !== 'follow' && redirect !== 'manual' && redirect !== 'error') {
       throw new FetchInputError(`redirect must be 'follow', 'manual' or 'error', got ${String(redirect)}`);
@@ -118,6 +179,11 @@ export async function fetchThrough(
     tls: init.tls,
     socketPath: init.socketPath,
   };
+  return { first, options, redirect, signal };
+}
+
+/** Sends what prepare() made, follows the redirects it allows, and makes the global Response. */
+async function exchange(client: Client, { first, options, redirect, signal }: Prepared): Promise<Response> {
   try {
     let response = await client.request(first.url, options);
     let count = 0;
@@ -127,7 +193,7 @@ export async function fetchThrough(
         client.request(hop.url, { ...options, method: hop.method, headers: hop.headers, body: hop.body });
       ({ response, count } = await followRedirects(send, first, MAX_REDIRECTS, redirect, response));
     }
-    return toFetchResponse(decodeResponse(response, method), method, count, signal);
+    return toFetchResponse(decodeResponse(response, first.method), first.method, count, signal);
   } catch (err) {
     throw fetchError(err, signal);
   }
