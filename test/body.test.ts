@@ -4,8 +4,9 @@
  * read every way, against a real node:http server, and must come out byte for byte.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import * as nodeStream from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -495,11 +496,109 @@ describe('sinkTo(): the body straight from the connection to one reader (Warmpoo
     }
   });
 
+  it('a sink that destroys the body from inside onChunk gets nothing more: no chunk, no end, no error', async () => {
+    // Paused first, so several chunks are held when it resumes: the flush loop must stop at once.
+    const res = await get(3 * 1024 * 1024, 'chunked');
+    const events: string[] = [];
+    res.body.sinkTo(
+      {
+        onChunk() {
+          events.push('chunk');
+          res.body.destroy();
+          return true;
+        },
+        onEnd: () => events.push('end'),
+        onError: (err) => events.push(`error ${(err as { code?: string }).code}`),
+      },
+      true,
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    res.body.resumeSink();
+    await new Promise((r) => setTimeout(r, 50)); // anything after the destroy would be seen by now
+    assert.deepEqual(events, ['chunk']);
+    assert.equal(res.body.destroyed, true);
+  });
+
   it('sinkTo() on a body already read fails with WARMPOOL_BODY_USED', async () => {
     const res = await get(12, 'length');
     await res.body.bytes();
     assert.throws(() => res.body.sinkTo({ onChunk: () => true, onEnd() {}, onError() {} }), {
       code: 'WARMPOOL_BODY_USED',
     });
+  });
+});
+
+/** node:stream's isDisturbed (Node 16.8+), absent from @types/node. */
+const isDisturbed = (nodeStream as unknown as { isDisturbed(stream: Readable): boolean }).isDisturbed;
+
+describe('the Readable made on first use (a body read whole never makes one)', () => {
+  const made = (res: Response): boolean => Object.hasOwn(res.body, '_readableState');
+
+  it('bytes(), text() and dump() read the body without making its Readable', async () => {
+    for (const read of ['bytes', 'text', 'dump'] as const) {
+      const res = await get(12, 'length');
+      await res.body[read]();
+      assert.equal(made(res), false, read);
+    }
+  });
+
+  it("the body is a Readable of the request's highWaterMark, made when first asked", async () => {
+    const res = await client.request('/?size=12&framing=length', { highWaterMark: 1000 });
+    assert.ok(res.body instanceof Readable);
+    assert.equal(made(res), false);
+    assert.equal(res.body.readableHighWaterMark, 1000);
+    assert.equal(made(res), true);
+    assert.deepEqual(await collectStream(res), pattern(12));
+    // The statics are Readable's, as for a subclass.
+    assert.equal((res.body.constructor as typeof Readable).from, Readable.from);
+  });
+
+  it('listeners and a listener limit set before the Readable exists survive its making', async () => {
+    const res = await get(200 * 1024, 'chunked');
+    const events: string[] = [];
+    res.body.setMaxListeners(3);
+    assert.equal(made(res), false);
+    // The first listener is added before the Readable is made (Readable's on() makes it just after).
+    res.body.once('end', () => events.push('end'));
+    assert.equal(made(res), true);
+    res.body.once('close', () => events.push('close'));
+    const chunks: Buffer[] = [];
+    res.body.on('data', (c: Buffer) => chunks.push(c)); // makes it, and starts the flow
+    await finished(res.body);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(Buffer.concat(chunks), pattern(200 * 1024));
+    assert.deepEqual(events, ['end', 'close']);
+    assert.equal(res.body.getMaxListeners(), 3);
+  });
+
+  it('destroy() on a body never read makes the Readable to destroy it: close, and the connection is not reused', async () => {
+    const before = server.stats.connectionsTotal;
+    const res = await get(1024 * 1024 + 1, 'length');
+    const closed = new Promise<void>((resolve) => res.body.once('close', resolve));
+    res.body.destroy();
+    await closed;
+    assert.equal(res.body.destroyed, true);
+    assert.deepEqual(await (await get(12, 'length')).body.bytes(), pattern(12));
+    assert.equal(server.stats.connectionsTotal, before + 1);
+  });
+
+  it("node:stream's own helpers see a Readable: pipeline(), isDisturbed(), Readable.toWeb()", async () => {
+    const piped: Buffer[] = [];
+    await pipeline(
+      (await get(64 * 1024, 'chunked')).body,
+      new Writable({
+        write(c: Buffer, _e, cb) {
+          piped.push(c);
+          cb();
+        },
+      }),
+    );
+    assert.deepEqual(Buffer.concat(piped), pattern(64 * 1024));
+    const res = await get(12, 'length');
+    assert.equal(isDisturbed(res.body), false);
+    const web = Readable.toWeb(res.body);
+    const bytes = Buffer.from(await new globalThis.Response(web as ReadableStream).arrayBuffer());
+    assert.deepEqual(bytes, pattern(12));
+    assert.equal(isDisturbed(res.body), true);
   });
 });
